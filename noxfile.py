@@ -1,0 +1,79 @@
+"""Nox sessions: each check in an environment built only from the hashed locks in locks/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+LOCKS = ROOT / "locks"
+
+nox.options.default_venv_backend = "uv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+nox.options.sessions = ["lint", "typecheck", "tests"]
+
+
+def install_lock(session: nox.Session, group: str) -> None:
+    """Install one dependency group exactly as locked: hashes required, no resolver."""
+    session.install("--require-hashes", "--no-deps", "-r", str(LOCKS / f"{group}.txt"))
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Ruff's lint rules and formatting check."""
+    install_lock(session, "lint")
+    session.run("ruff", "check", *session.posargs, ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """Mypy in strict mode over the project's own code."""
+    install_lock(session, "dev")
+    session.run("mypy", *session.posargs)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Unit and integration tests (real processes on 127.0.0.1); e2e skips without Docker."""
+    install_lock(session, "dev")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(default=False)
+def dev(session: nox.Session) -> None:
+    """The local stack in the foreground until Ctrl-C (`invoke dev`)."""
+    install_lock(session, "dev")
+    # Ctrl-C reaches nox and the stack together; give the stack time to stop its
+    # children in order (LiteLLM flushes its last spans for up to ~10 s).
+    session.run(
+        "python", "-m", "devstack", *session.posargs, interrupt_timeout=60, terminate_timeout=20
+    )
+
+
+@nox.session(default=False)
+def lock(session: nox.Session) -> None:
+    """Re-resolve every dependency group into locks/<group>.txt with hashes."""
+    install_lock(session, "tools")
+    groups = ["tools", "lint", "emulator", "gateway", "litellm", "pipeline", "dev"]
+    for group in groups:
+        session.run(
+            "uv",
+            "pip",
+            "compile",
+            "pyproject.toml",
+            "--group",
+            group,
+            "--generate-hashes",
+            "--universal",
+            "--python-version",
+            "3.11",
+            "--quiet",
+            "--custom-compile-command",
+            "invoke lock",
+            *session.posargs,
+            "-o",
+            str(LOCKS / f"{group}.txt"),
+        )

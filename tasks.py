@@ -1,0 +1,54 @@
+"""Invoke tasks: the commands people run. Checks run in nox sessions built from the locks."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+
+from invoke.context import Context
+from invoke.exceptions import Exit
+from invoke.tasks import task
+
+
+def _nox(c: Context, *sessions: str, posargs: list[str] | None = None) -> None:
+    if shutil.which("nox") is None:
+        raise Exit("nox is not installed: see README.md, 'On a fresh machine'.", code=2)
+    command = ["nox", "--sessions", *sessions]
+    if posargs:
+        command += ["--", *posargs]
+    c.run(shlex.join(command), pty=False)
+
+
+@task(help={"pytest_args": 'extra arguments for pytest, e.g. "-k capture -x"'})
+def test(c: Context, pytest_args: str = "") -> None:
+    """Run every check that needs no container engine: lint, strict typing, tests."""
+    _nox(c, "lint", "typecheck")
+    _nox(c, "tests", posargs=shlex.split(pytest_args))
+
+
+@task
+def lint(c: Context) -> None:
+    """Ruff's lint rules and formatting check, then mypy in strict mode."""
+    _nox(c, "lint", "typecheck")
+
+
+@task(
+    help={
+        "real_providers": "call the real Anthropic and Groq APIs (needs ANTHROPIC_API_KEY "
+        "and GROQ_API_KEY) instead of the provider emulator",
+    }
+)
+def dev(c: Context, real_providers: bool = False) -> None:
+    """Run the local stack in the foreground on 127.0.0.1 until Ctrl-C.
+
+    Redis :6379 (reused if one is running), the provider emulator :8090 and LiteLLM :4000.
+    Traces go to the Langfuse named by LANGFUSE_HOST, LANGFUSE_PUBLIC_KEY and
+    LANGFUSE_SECRET_KEY when all three are set, else to the local OTLP receiver :3000.
+    """
+    _nox(c, "dev", posargs=["--real-providers"] if real_providers else [])
+
+
+@task
+def lock(c: Context) -> None:
+    """Re-resolve every dependency group in pyproject.toml into hashed locks/<group>.txt."""
+    _nox(c, "lock")
