@@ -1,0 +1,163 @@
+"""What the two emulated APIs share: the parsed request, the interface each API implements
+and small validators that name the offending field in their error message."""
+
+import abc
+import hmac
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+from aiohttp import web
+
+from provider_emulator.errors import ApiError
+from provider_emulator.tokens import Answer
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """The parts of a valid request the emulator acts on."""
+
+    model: str
+    stream: bool
+    max_tokens: int | None
+    input_tokens: int
+    last_user_text: str  # where fault markers are looked for and what the answer echoes
+    include_usage: bool = False  # OpenAI's stream_options.include_usage
+
+
+@dataclass(frozen=True)
+class StreamFrames:
+    """A streamed answer as wire-ready frames; faults act between the content frames."""
+
+    preamble: list[bytes]
+    content: list[bytes]  # one frame per answer piece (one token each)
+    closing: list[bytes]
+
+
+class ProviderApi(abc.ABC):
+    """One emulated provider: its authentication, request validation and response shapes."""
+
+    name: str  # "anthropic" | "openai", as the request log shows it
+
+    @abc.abstractmethod
+    def check_request(self, request: web.Request) -> None:
+        """Raise ApiError for a missing or wrong key or a missing required header."""
+
+    @abc.abstractmethod
+    def parse_body(self, body: dict[str, Any]) -> ChatRequest:
+        """Validate the JSON body; raise ApiError(400) naming the offending field."""
+
+    @abc.abstractmethod
+    def fault_error(self, status: int, retry_after: int | None) -> ApiError:
+        """The error a ``status=<code>`` fault answers with, with a distinctive message."""
+
+    @abc.abstractmethod
+    def error_response(self, error: ApiError, request_id: str) -> web.Response:
+        """``error`` in the provider's JSON error shape."""
+
+    @abc.abstractmethod
+    def completion(self, chat: ChatRequest, answer: Answer, request_id: str) -> web.Response:
+        """The non-streaming answer."""
+
+    @abc.abstractmethod
+    def stream_frames(self, chat: ChatRequest, answer: Answer, request_id: str) -> StreamFrames:
+        """The streaming answer's frames."""
+
+    @abc.abstractmethod
+    def response_headers(self, request_id: str) -> dict[str, str]:
+        """Headers every answer carries (the provider's request id)."""
+
+
+def key_accepted(presented: str | None, accepted: Iterable[str]) -> bool:
+    """Constant-time comparison against every accepted key, so timing reveals nothing."""
+    if not presented:
+        return False
+    candidate = presented.encode()
+    found = False
+    for key in accepted:
+        found |= hmac.compare_digest(candidate, key.encode())
+    return found
+
+
+def reason_phrase(status: int) -> str:
+    """The status line's phrase; codes outside the HTTP registry (529) get one of their own,
+    since an empty phrase trips some HTTP clients."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Overloaded" if status == 529 else "Emulated Error"
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def bad(field: str, problem: str) -> ApiError:
+    return ApiError(400, f"{field}: {problem}", param=field)
+
+
+def require_str(body: dict[str, Any], field: str) -> str:
+    if field not in body:
+        raise bad(field, "Field required")
+    value = body[field]
+    if not isinstance(value, str) or not value:
+        raise bad(field, "must be a non-empty string")
+    return value
+
+
+def optional_int(body: dict[str, Any], field: str, *, minimum: int) -> int | None:
+    value = body.get(field)
+    if value is None:
+        return None
+    # bool is an int subclass in Python, but true is not a token count.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise bad(field, "must be an integer")
+    if value < minimum:
+        raise bad(field, f"must be >= {minimum}")
+    return value
+
+
+def optional_bool(body: dict[str, Any], field: str) -> bool:
+    value = body.get(field)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise bad(field, "must be a boolean")
+    return value
+
+
+def optional_number(body: dict[str, Any], field: str, low: float, high: float) -> None:
+    value = body.get(field)
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise bad(field, "must be a number")
+    if not low <= value <= high:
+        raise bad(field, f"must be between {low:g} and {high:g}")
+
+
+def text_of_content(content: Any, field: str, part_type: str = "text") -> str:
+    """The text of a message content: a string or a list of text blocks/parts.
+
+    Only text is emulated; images, tool use and the like are refused rather than ignored,
+    so a test cannot mistake a silently dropped block for a handled one.
+    """
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise bad(field, "must be a string or a list of content blocks")
+    texts: list[str] = []
+    for index, block in enumerate(content):
+        where = f"{field}.{index}"
+        if not isinstance(block, dict):
+            raise bad(where, "must be an object")
+        kind = block.get("type")
+        if kind != part_type:
+            raise bad(f"{where}.type", f"only {part_type!r} blocks are emulated, got {kind!r}")
+        text = block.get("text")
+        if not isinstance(text, str):
+            raise bad(f"{where}.text", "must be a string")
+        texts.append(text)
+    return "\n".join(texts)
