@@ -53,6 +53,19 @@ def dev(session: nox.Session) -> None:
     )
 
 
+@nox.session(default=False, name="mint-client-key")
+def mint_client_key(session: nox.Session) -> None:
+    """A new gateway client key (to a 0600 file) and its clients-file entry."""
+    install_lock(session, "gateway")
+    session.run(
+        "python",
+        "-m",
+        "gateway.mint",
+        *session.posargs,
+        env={"PYTHONPATH": str(ROOT / "services" / "gateway")},
+    )
+
+
 @nox.session(default=False)
 def lock(session: nox.Session) -> None:
     """Re-resolve every dependency group into locks/<group>.txt with hashes."""

@@ -48,6 +48,26 @@ def dev(c: Context, real_providers: bool = False) -> None:
     _nox(c, "dev", posargs=["--real-providers"] if real_providers else [])
 
 
+@task(
+    help={
+        "name": "the client's name, e.g. search-backend",
+        "models": "comma-separated models it may use, e.g. claude-sonnet,groq-llama",
+        "rpm": "requests per minute (default: no limit)",
+        "tpm": "tokens per minute (default: no limit)",
+        "key_file": "where to write the key, mode 0600 (default: .secrets/<name>.key)",
+    }
+)
+def mint_client_key(
+    c: Context, name: str, models: str, rpm: int = 0, tpm: int = 0, key_file: str = ""
+) -> None:
+    """Mint a gateway client key: the key goes to a 0600 file, its entry is printed."""
+    args = ["--name", name, "--models", models]
+    args += ["--rpm", str(rpm)] if rpm else []
+    args += ["--tpm", str(tpm)] if tpm else []
+    args += ["--key-file", key_file] if key_file else []
+    _nox(c, "mint-client-key", posargs=args)
+
+
 @task
 def lock(c: Context) -> None:
     """Re-resolve every dependency group in pyproject.toml into hashed locks/<group>.txt."""

@@ -11,7 +11,7 @@ from pathlib import Path
 from types import FrameType
 
 from devstack.processes import StackError
-from devstack.stack import REPO_ROOT, LangfuseTarget, LocalStack, StackPorts
+from devstack.stack import DEV_CLIENT_KEY, REPO_ROOT, LangfuseTarget, LocalStack, StackPorts
 from devstack.venvs import VenvError
 
 
@@ -45,6 +45,7 @@ def _describe(stack: LocalStack, key_file: Path) -> str:
     providers = stack.providers()
     lines = [
         "Local stack is up (Ctrl-C stops it):",
+        f"  Shared AI Gateway  {stack.gateway_url}   (development client key: {DEV_CLIENT_KEY})",
         f"  LiteLLM proxy      {stack.litellm_url}",
         f"  Redis              127.0.0.1:{stack.ports.redis}"
         + ("" if "redis" in stack.processes else " (already running; reused)"),
@@ -56,11 +57,14 @@ def _describe(stack: LocalStack, key_file: Path) -> str:
         + (" (local OTLP receiver: see /_receiver/spans)" if langfuse.local else ""),
         f"  Logs               {stack.run_dir}/*.log",
         "",
-        "Call it (the master key was generated for this run and is not printed):",
-        f"  curl -s {stack.litellm_url}/v1/chat/completions \\",
-        f'    -H "Authorization: Bearer $(cat {key_file})" \\',
+        'Call the gateway (add "stream": true to stream; model groq-llama for Groq):',
+        f"  curl -s {stack.gateway_url}/v1/chat/completions \\",
+        f"    -H 'Authorization: Bearer {DEV_CLIENT_KEY}' -H 'X-Session-Id: demo-1' \\",
         "    -H 'Content-Type: application/json' \\",
         '    -d \'{"model": "claude-sonnet", "messages": [{"role": "user", "content": "Hello"}]}\'',
+        "",
+        "LiteLLM directly (its master key was generated for this run and is not printed):",
+        f'  curl -s {stack.litellm_url}/v1/models -H "Authorization: Bearer $(cat {key_file})"',
     ]
     if langfuse.local:
         lines += ["", f"Spans LiteLLM sent: curl -s {stack.receiver_url}/_receiver/spans"]

@@ -7,6 +7,8 @@ their environment (never argv, so `ps` does not show them) or a 0600 file.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import secrets
 import sys
@@ -21,6 +23,12 @@ from devstack.venvs import ensure_litellm_venv
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LITELLM_CONFIG = REPO_ROOT / "services" / "litellm" / "config.yaml"
 EMULATOR_SOURCE = REPO_ROOT / "services" / "provider-emulator"
+GATEWAY_SOURCE = REPO_ROOT / "services" / "gateway"
+MODELS = ("claude-sonnet", "groq-llama")
+
+# The development client of `invoke dev`: a documented, low-entropy key that only the
+# local stack accepts (its file is generated at start-up, never mounted anywhere else).
+DEV_CLIENT_KEY = "sk-gw-dev-local-only"  # pragma: allowlist secret
 
 REAL_ANTHROPIC_API_BASE = "https://api.anthropic.com"
 REAL_GROQ_API_BASE = "https://api.groq.com/openai/v1"
@@ -99,22 +107,44 @@ class Providers:
 
 
 @dataclass(frozen=True)
+class GatewayClient:
+    """A client of the gateway for this run: its key, models and limits."""
+
+    name: str
+    key: str = field(default_factory=lambda: _token("sk-gw-", 32), repr=False)
+    models: tuple[str, ...] = MODELS
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+
+    def file_entry(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "key_sha256": hashlib.sha256(self.key.encode()).hexdigest(),
+            "models": list(self.models),
+            "requests_per_minute": self.requests_per_minute,
+            "tokens_per_minute": self.tokens_per_minute,
+        }
+
+
+@dataclass(frozen=True)
 class StackPorts:
     redis: int
     emulator: int
     receiver: int
     litellm: int
+    gateway: int
 
     @classmethod
     def documented(cls) -> StackPorts:
         """The ports the documentation and `invoke dev` use."""
-        return cls(redis=6379, emulator=8090, receiver=3000, litellm=4000)
+        return cls(redis=6379, emulator=8090, receiver=3000, litellm=4000, gateway=8002)
 
     @classmethod
     def free(cls) -> StackPorts:
         return cls(
-            redis=free_port(), emulator=free_port(), receiver=free_port(), litellm=free_port()
-        )
+            redis=free_port(), emulator=free_port(), receiver=free_port(),
+            litellm=free_port(), gateway=free_port(),
+        )  # fmt: skip
 
 
 @dataclass
@@ -130,6 +160,8 @@ class LocalStack:
     litellm_extra_env: Mapping[str, str] = field(default_factory=dict)
     # Prepended to LiteLLM's command line, e.g. strace to record its connect() calls.
     litellm_argv_prefix: Sequence[str] = ()
+    gateway_clients: Sequence[GatewayClient] = (GatewayClient("dev", key=DEV_CLIENT_KEY),)
+    gateway_extra_env: Mapping[str, str] = field(default_factory=dict)
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -144,6 +176,10 @@ class LocalStack:
     @property
     def litellm_url(self) -> str:
         return f"http://{LOOPBACK}:{self.ports.litellm}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.ports.gateway}"
 
     @property
     def emulator_url(self) -> str:
@@ -276,6 +312,34 @@ class LocalStack:
             ready_url=f"{self.litellm_url}/health/readiness",
         )
 
+    def gateway_process(self) -> ManagedProcess:
+        clients_file = self.run_dir / "gateway-clients.json"
+        clients_file.write_text(
+            json.dumps({"clients": [c.file_entry() for c in self.gateway_clients]}, indent=2)
+        )
+        clients_file.chmod(0o600)
+        env = (
+            self._base_env()
+            | {
+                "PYTHONPATH": str(GATEWAY_SOURCE),
+                "GATEWAY_HOST": LOOPBACK,
+                "GATEWAY_PORT": str(self.ports.gateway),
+                "GATEWAY_LITELLM_URL": self.litellm_url,
+                "GATEWAY_LITELLM_MASTER_KEY": self.secrets.litellm_master_key,
+                "GATEWAY_CLIENTS_FILE": str(clients_file),
+                "GATEWAY_REDIS_URL": f"redis://{LOOPBACK}:{self.ports.redis}/0",
+                "GATEWAY_REDIS_PASSWORD": self.secrets.redis_password,
+            }
+            | dict(self.gateway_extra_env)
+        )
+        return ManagedProcess(
+            name="gateway",
+            argv=[sys.executable, "-m", "gateway"],
+            env=env,
+            log_path=self.run_dir / "gateway.log",
+            ready_url=f"{self.gateway_url}/readyz",
+        )
+
     # -- lifecycle ----------------------------------------------------------------------
 
     def start(self) -> None:
@@ -291,6 +355,7 @@ class LocalStack:
             plan.append((self.receiver_process(), 20))
         # LiteLLM needs 8-15 s to import and start on a 2-core machine.
         plan.append((self.litellm_process(litellm_bin), 90))
+        plan.append((self.gateway_process(), 20))
         try:
             for process, timeout in plan:
                 self.processes[process.name] = process

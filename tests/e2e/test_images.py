@@ -6,6 +6,8 @@ emptyDir at /tmp). Needs a container engine; skipped with the reason where none 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
 import subprocess
 import time
@@ -30,6 +32,8 @@ class Image:
     port: int
     health_path: str
     env_names: tuple[str, ...]
+    # The gateway refuses to start without its clients file (mounted from a Secret).
+    clients_file: bool = False
 
 
 IMAGES = [
@@ -39,6 +43,14 @@ IMAGES = [
         8090,
         "/healthz",
         ("EMULATOR_ANTHROPIC_API_KEYS", "EMULATOR_GROQ_API_KEYS"),
+    ),
+    Image(
+        "gateway",
+        "services/gateway/Dockerfile",
+        8002,
+        "/readyz",
+        ("GATEWAY_LITELLM_MASTER_KEY",),
+        clients_file=True,
     ),
     Image(
         "litellm",
@@ -59,12 +71,22 @@ def docker(*args: str, timeout: float = 900) -> str:
 
 
 @pytest.fixture(params=IMAGES, ids=lambda image: image.name)
-def running_container(request: pytest.FixtureRequest) -> Iterator[tuple[Image, str, str]]:
+def running_container(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[Image, str, str]]:
     image: Image = request.param
     tag = f"ai-platform-{image.name}:e2e"
     docker("build", "--file", image.dockerfile, "--tag", tag, str(REPO_ROOT))
     port = free_port()
     env_args = [f"--env={name}=sk-{secrets.token_hex(24)}" for name in image.env_names]
+    if image.clients_file:
+        clients = tmp_path / "clients.json"
+        clients.write_text(json.dumps({"clients": [{
+            "name": "e2e", "key_sha256": hashlib.sha256(secrets.token_bytes(32)).hexdigest(),
+            "models": ["claude-sonnet"],
+        }]}))  # fmt: skip
+        clients.chmod(0o644)
+        env_args += [f"--volume={clients}:/etc/gateway/clients.json:ro"]
     container = docker(
         "run",
         "--detach",

@@ -1,4 +1,5 @@
-"""One local stack for the whole integration run: real LiteLLM, real Redis, the stand-ins.
+"""One local stack for the whole integration run: real LiteLLM, real Redis, the gateway,
+and the stand-ins.
 
 LiteLLM runs under strace (connect() calls only, filtered in the kernel with seccomp-bpf,
 so it costs almost nothing) so that a test can prove it never dials out.
@@ -12,7 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from devstack.stack import LocalStack, StackPorts
+from devstack.stack import GatewayClient, LocalStack, StackPorts
+
+# The gateway's clients in the test run, each with the models and limits a test needs.
+CLIENTS = {
+    "full": GatewayClient("test-full"),
+    "claude_only": GatewayClient("test-claude-only", models=("claude-sonnet",)),
+    "limited": GatewayClient("test-limited", requests_per_minute=5),
+    "generous": GatewayClient("test-generous", requests_per_minute=10_000),
+    "tokens": GatewayClient("test-tokens", tokens_per_minute=60),
+}
+STREAM_IDLE_TIMEOUT_S = 2
 
 
 @pytest.fixture(scope="session")
@@ -29,18 +40,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory, connect_trace: Path) -> Iter
         run_dir=tmp_path_factory.mktemp("stack"),
         ports=StackPorts.free(),
         litellm_argv_prefix=[
-            strace,
-            "-f",
-            "--seccomp-bpf",
-            "-qq",
-            "-e",
-            "trace=connect",
-            "-e",
-            "signal=none",
-            "-o",
-            str(connect_trace),
+            strace, "-f", "--seccomp-bpf", "-qq", "-e", "trace=connect", "-e", "signal=none",
+            "-o", str(connect_trace),
         ],
-    )
+        gateway_clients=list(CLIENTS.values()),
+        gateway_extra_env={
+            "GATEWAY_STREAM_IDLE_TIMEOUT_S": str(STREAM_IDLE_TIMEOUT_S),
+            "GATEWAY_HEALTH_PROBE_INTERVAL_S": "0.5",
+            "GATEWAY_DEGRADED_LOG_INTERVAL_S": "3600",
+        },
+    )  # fmt: skip
     local.start()
     try:
         yield local

@@ -1,0 +1,95 @@
+"""`python -m gateway`: serve the gateway with uvicorn (httptools, uvloop) until SIGTERM.
+
+On SIGTERM uvicorn stops accepting, lets in-flight requests finish within
+GATEWAY_SHUTDOWN_GRACE_S, then runs the app's shutdown (closing the pool) and exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import uvicorn
+from pydantic import ValidationError
+from redis.asyncio import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from gateway.app import Gateway
+from gateway.clients import ClientRegistry, ClientsFileError
+from gateway.ratelimit import RateLimiter
+from gateway.settings import GatewaySettings
+from gateway.upstream import Upstream
+
+
+def build(settings: GatewaySettings) -> Gateway:
+    redis = Redis.from_url(
+        settings.redis_url,
+        password=settings.redis_password.get_secret_value() if settings.redis_password else None,
+        socket_timeout=settings.redis_timeout_s,
+        socket_connect_timeout=settings.redis_timeout_s,
+        # No retries: one failed call marks Redis down for a second (see ratelimit.py).
+        retry=Retry(NoBackoff(), 0),
+    )
+    return Gateway(
+        clients=ClientRegistry.load(settings.clients_file),
+        upstream=Upstream(
+            settings.litellm_url,
+            settings.litellm_master_key.get_secret_value(),
+            connect_timeout_s=settings.upstream_connect_timeout_s,
+            timeout_s=settings.upstream_timeout_s,
+            max_connections=settings.upstream_max_connections,
+        ),
+        limiter=RateLimiter(
+            redis,
+            fail_open=settings.rate_limit_fail_open,
+            log_interval_s=settings.degraded_log_interval_s,
+        ),
+        max_body_bytes=settings.max_body_bytes,
+        stream_idle_timeout_s=settings.stream_idle_timeout_s,
+        health_probe_interval_s=settings.health_probe_interval_s,
+    )
+
+
+def _settings_problem(error: ValidationError) -> str:
+    fields = ", ".join(
+        "GATEWAY_" + "_".join(str(p) for p in e["loc"]).upper() + f" ({e['msg']})"
+        for e in error.errors(include_input=False)
+    )
+    return f"gateway: invalid configuration: {fields}"
+
+
+def main() -> int:
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr,
+        format='{"ts": "%(asctime)s", "level": "%(levelname)s", "logger": "%(name)s", '
+        '"message": "%(message)s"}',
+    )  # fmt: skip
+    try:
+        settings = GatewaySettings()  # type: ignore[call-arg]  # filled from the environment
+        app = build(settings)
+    except ValidationError as error:
+        print(_settings_problem(error), file=sys.stderr)
+        return 2
+    except ClientsFileError as error:
+        print(f"gateway: {error}", file=sys.stderr)
+        return 2
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,  # the app writes its own structured line per request
+        server_header=False,
+        timeout_keep_alive=30,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_s),
+        backlog=2048,
+    )
+    uvicorn.Server(config).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

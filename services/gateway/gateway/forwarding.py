@@ -1,0 +1,169 @@
+"""What the gateway sends to LiteLLM: the caller's OpenAI request, minus anything that
+would steer LiteLLM or a provider, plus the metadata that Langfuse groups traces by.
+
+Only the fields of OpenAI's chat completions API pass. LiteLLM reads many more from the
+body (api_key, api_base, fallbacks, mock_response, per-call Langfuse keys, ...); an
+allow-list keeps every one of them, including those added in future LiteLLM releases,
+away from callers. A caller's own `metadata` is replaced: it is where LiteLLM takes the
+trace, session and user ids from, so passing it would let a caller write into another
+client's traces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.clients import Client
+from gateway.errors import GatewayError
+
+OPENAI_CHAT_FIELDS = frozenset({
+    "messages", "model", "audio", "frequency_penalty", "function_call", "functions",
+    "logit_bias", "logprobs", "max_completion_tokens", "max_tokens", "modalities", "n",
+    "parallel_tool_calls", "prediction", "presence_penalty", "prompt_cache_key",
+    "reasoning_effort", "response_format", "safety_identifier", "seed", "service_tier",
+    "stop", "store", "stream", "stream_options", "temperature", "tool_choice", "tools",
+    "top_logprobs", "top_p", "user", "verbosity", "web_search_options",
+})  # fmt: skip
+MESSAGE_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+
+# The JSON types of OpenAI's scalar fields. Checked here because LiteLLM answers some
+# wrongly typed values (say, an object as max_tokens) with a 500 instead of a 400.
+_INTEGER, _NUMBER, _BOOLEAN = "an integer", "a number", "true or false"
+_STRING, _OBJECT, _ARRAY = "a string", "an object", "an array"
+FIELD_TYPES: dict[str, str] = {
+    "max_tokens": _INTEGER, "max_completion_tokens": _INTEGER, "n": _INTEGER,
+    "seed": _INTEGER, "top_logprobs": _INTEGER,
+    "temperature": _NUMBER, "top_p": _NUMBER, "frequency_penalty": _NUMBER,
+    "presence_penalty": _NUMBER,
+    "stream": _BOOLEAN, "logprobs": _BOOLEAN, "parallel_tool_calls": _BOOLEAN,
+    "store": _BOOLEAN,
+    "user": _STRING, "reasoning_effort": _STRING, "service_tier": _STRING,
+    "stream_options": _OBJECT, "response_format": _OBJECT, "logit_bias": _OBJECT,
+    "tools": _ARRAY, "functions": _ARRAY,
+}  # fmt: skip
+_CHECKS = {
+    _INTEGER: lambda v: isinstance(v, int) and not isinstance(v, bool),
+    _NUMBER: lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    _BOOLEAN: lambda v: isinstance(v, bool),
+    _STRING: lambda v: isinstance(v, str),
+    _OBJECT: lambda v: isinstance(v, dict),
+    _ARRAY: lambda v: isinstance(v, list),
+}
+
+
+def _check_message(index: int, message: dict[str, Any]) -> None:
+    """The parts of a message every provider needs: content (only an assistant turn that
+    calls tools may omit it), a string name, and the id of the call a tool result answers."""
+    where = f"messages[{index}]"
+    content = message.get("content")
+    if content is None and not (message["role"] == "assistant" and message.get("tool_calls")):
+        raise _bad(f"`{where}.content` is required for a {message['role']} message",
+                   f"{where}.content")  # fmt: skip
+    if not (content is None or isinstance(content, str) or (
+        isinstance(content, list) and content and all(isinstance(p, dict) for p in content)
+    )):  # fmt: skip
+        raise _bad(f"`{where}.content` must be a string or a non-empty array of parts",
+                   f"{where}.content")  # fmt: skip
+    if "name" in message and not isinstance(message["name"], str):
+        raise _bad(f"`{where}.name` must be a string", f"{where}.name")
+    if message["role"] == "tool" and not isinstance(message.get("tool_call_id"), str):
+        raise _bad(f"`{where}.tool_call_id` is required for a tool message",
+                   f"{where}.tool_call_id")  # fmt: skip
+
+
+def _check_types(payload: dict[str, Any]) -> None:
+    for name, expected in FIELD_TYPES.items():
+        value = payload.get(name)
+        if value is not None and not _CHECKS[expected](value):
+            raise _bad(f"`{name}` must be {expected}", name)
+    stop = payload.get("stop")
+    if not (stop is None or isinstance(stop, str) or (
+        isinstance(stop, list) and all(isinstance(s, str) for s in stop)
+    )):  # fmt: skip
+        raise _bad("`stop` must be a string or an array of strings", "stop")
+
+
+MAX_ID_LENGTH = 256
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    model: str
+    stream: bool
+    body: dict[str, Any]
+    dropped_fields: tuple[str, ...]
+
+
+def _bad(message: str, param: str | None = None) -> GatewayError:
+    return GatewayError(400, message, code="invalid_request", param=param)
+
+
+def parse_chat_request(payload: Any) -> ChatRequest:
+    """Validate the parts the gateway relies on; OpenAI-known fields pass unexamined."""
+    if not isinstance(payload, dict):
+        raise _bad("the request body must be a JSON object (a chat completion request)")
+    model = payload.get("model")
+    if not isinstance(model, str) or not model:
+        raise _bad("`model` is required and must be a non-empty string", "model")
+    messages = payload.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise _bad("`messages` is required and must be a non-empty array", "messages")
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise _bad(f"`messages[{index}]` must be an object", f"messages[{index}]")
+        role = message.get("role")
+        if not isinstance(role, str) or role not in MESSAGE_ROLES:
+            raise _bad(
+                f"`messages[{index}].role` must be one of {', '.join(sorted(MESSAGE_ROLES))}",
+                f"messages[{index}].role",
+            )
+        _check_message(index, message)
+    _check_types(payload)
+    stream = payload.get("stream") is True
+    body = {k: v for k, v in payload.items() if k in OPENAI_CHAT_FIELDS}
+    dropped = tuple(sorted(k for k in payload if k not in OPENAI_CHAT_FIELDS))
+    return ChatRequest(model=model, stream=stream, body=body, dropped_fields=dropped)
+
+
+def checked_id(value: str | None, header: str) -> str | None:
+    """A caller-supplied id (user, session, request): bounded and printable, or a 400."""
+    if value is None or value == "":
+        return None
+    if len(value) > MAX_ID_LENGTH or not value.isprintable():
+        raise _bad(f"`{header}` must be printable and at most {MAX_ID_LENGTH} characters")
+    return value
+
+
+def litellm_metadata(
+    client: Client,
+    request_id: str,
+    user_id: str | None,
+    session_id: str | None,
+) -> dict[str, Any]:
+    """LiteLLM's request metadata, which its Langfuse callback turns into trace fields."""
+    metadata: dict[str, Any] = {
+        "tags": [f"client:{client.name}"],
+        "trace_name": f"gateway/{client.name}",
+        "trace_metadata": {"client": client.name, "gateway_request_id": request_id},
+        "gateway_request_id": request_id,
+    }
+    if user_id is not None:
+        metadata["trace_user_id"] = user_id
+    if session_id is not None:
+        metadata["session_id"] = session_id
+    return metadata
+
+
+def upstream_body(
+    request: ChatRequest,
+    client: Client,
+    request_id: str,
+    user_header: str | None,
+    session_id: str | None,
+) -> dict[str, Any]:
+    body_user = request.body.get("user")
+    user_id = user_header or (body_user if isinstance(body_user, str) else None)
+    return request.body | {
+        "metadata": litellm_metadata(client, request_id, checked_id(user_id, "user"), session_id)
+    }

@@ -1,0 +1,89 @@
+"""Streams pass through chunk by chunk; a caller leaving cancels the upstream call; a stalled
+stream ends with an error event."""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import time
+
+import httpx
+import orjson
+import pytest
+
+from devstack.stack import LocalStack
+from tests.integration.conftest import CLIENTS, STREAM_IDLE_TIMEOUT_S
+from tests.integration.gateway_calls import auth, chat_body, emulator_stats
+
+pytestmark = pytest.mark.integration
+
+FULL = CLIENTS["full"]
+
+
+def test_chunks_arrive_as_the_provider_sends_them(stack: LocalStack) -> None:
+    """The emulator sends a chunk every 100 ms; each must reach the caller on its own."""
+    delay_s = 0.1
+    body = chat_body("claude-sonnet", "Stream. [[emulator:chunk_delay_ms=100]]", stream=True)
+    arrivals: list[float] = []
+    with httpx.stream("POST", f"{stack.gateway_url}/v1/chat/completions", json=body,
+                      headers=auth(FULL), timeout=30) as response:  # fmt: skip
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for line in response.iter_lines():
+            if line.startswith("data: {") and '"content":"' in line:
+                arrivals.append(time.monotonic())
+    assert len(arrivals) > 10
+    # Buffered, they would all arrive together at the end. Passed through, the first
+    # arrives while the provider still has most of the answer to send.
+    assert arrivals[-1] - arrivals[0] >= (len(arrivals) - 2) * delay_s * 0.8
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+    assert sorted(gaps)[len(gaps) // 2] >= delay_s * 0.5
+
+
+def _raw_stream_request(stack: LocalStack, body: bytes) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", stack.ports.gateway), timeout=10)
+    head = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: gateway\r\n"
+        f"Authorization: Bearer {FULL.key}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    sock.sendall(head.encode() + body)
+    return sock
+
+
+def test_a_caller_that_disconnects_cancels_the_upstream_call(stack: LocalStack) -> None:
+    before = emulator_stats(stack)["client_disconnects"]
+    body = orjson.dumps(
+        chat_body("groq-llama", "Long answer. [[emulator:chunk_delay_ms=300]]", stream=True)
+    )
+    sock = _raw_stream_request(stack, body)
+    received = b""
+    while received.count(b"data: ") < 2:
+        received += sock.recv(4096)
+    sock.close()  # the caller goes away mid-stream
+
+    # The emulator (behind LiteLLM) sees its connection close long before the ~10 s the
+    # answer would take: the gateway closed LiteLLM's connection, LiteLLM closed its own.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if emulator_stats(stack)["client_disconnects"] > before:
+            break
+        time.sleep(0.1)
+    assert emulator_stats(stack)["client_disconnects"] == before + 1
+    assert emulator_stats(stack)["open_streams"] == 0
+
+
+def test_a_stalled_stream_ends_with_an_error_event(stack: LocalStack) -> None:
+    body = chat_body("claude-sonnet", "Stall. [[emulator:stall_after=3,stall_s=30]]", stream=True)
+    events: list[str] = []
+    started = time.monotonic()
+    with httpx.stream("POST", f"{stack.gateway_url}/v1/chat/completions", json=body,
+                      headers=auth(FULL), timeout=30) as response:  # fmt: skip
+        assert response.status_code == 200
+        events = [line for line in response.iter_lines() if line.startswith("data: ")]
+    elapsed = time.monotonic() - started
+    error = orjson.loads(events[-2].removeprefix("data: "))["error"]
+    assert error["code"] == "upstream_timeout"
+    assert events[-1] == "data: [DONE]"
+    # It ends once the idle timeout passes, not when the provider gives up after 30 s.
+    assert STREAM_IDLE_TIMEOUT_S <= elapsed < STREAM_IDLE_TIMEOUT_S + 10
