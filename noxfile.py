@@ -53,6 +53,13 @@ def dev(session: nox.Session) -> None:
     )
 
 
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Every hop's latency against the direct call, in one run (`invoke bench`)."""
+    install_lock(session, "bench")
+    session.run("python", "-m", "bench", *session.posargs)
+
+
 @nox.session(default=False, name="mint-client-key")
 def mint_client_key(session: nox.Session) -> None:
     """A new gateway client key (to a 0600 file) and its clients-file entry."""
@@ -70,7 +77,7 @@ def mint_client_key(session: nox.Session) -> None:
 def lock(session: nox.Session) -> None:
     """Re-resolve every dependency group into locks/<group>.txt with hashes."""
     install_lock(session, "tools")
-    groups = ["tools", "lint", "emulator", "gateway", "litellm", "pipeline", "dev"]
+    groups = ["tools", "lint", "emulator", "gateway", "litellm", "pipeline", "dev", "bench"]
     for group in groups:
         session.run(
             "uv",

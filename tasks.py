@@ -50,6 +50,23 @@ def dev(c: Context, real_providers: bool = False) -> None:
 
 @task(
     help={
+        "out": "where the JSON goes; the .md summary and .png chart go beside it "
+        "(default: bench/results/latest.json)",
+        "quick": "a smoke run of a few seconds per step, not for publishing",
+    }
+)
+def bench(c: Context, out: str = "", quick: bool = False) -> None:
+    """Measure what nginx, the gateway and LiteLLM add to a call, against the direct call.
+
+    Needs nginx (Debian: nginx-light; scripts/bootstrap.sh installs it). About 5 minutes.
+    """
+    args = ["--out", out] if out else []
+    args += ["--quick"] if quick else []
+    _nox(c, "bench", posargs=args)
+
+
+@task(
+    help={
         "name": "the client's name, e.g. search-backend",
         "models": "comma-separated models it may use, e.g. claude-sonnet,groq-llama",
         "rpm": "requests per minute (default: no limit)",

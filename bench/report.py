@@ -1,0 +1,136 @@
+"""The benchmark's Markdown summary and PNG chart, from its JSON results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: write files only
+import matplotlib.pyplot as plt
+
+
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return sorted(runs, key=lambda r: r["latency_ms"]["p50"])[len(runs) // 2]
+
+
+def _row(name: str, r: dict[str, Any], base: dict[str, Any] | None, key: str) -> str:
+    lat = r[key]
+    over = "" if base is None else (
+        f"{lat['p50'] - base[key]['p50']:+.2f} / {lat['p99'] - base[key]['p99']:+.2f}"
+        f" | {lat['p50'] / base[key]['p50']:.2f}x"
+    )  # fmt: skip
+    over = over or "baseline | 1.00x"
+    header = r.get("gateway_overhead_header_ms", {}).get("p50")
+    own = f"{header:.3f}" if header is not None else "-"
+    return (f"| {name} | {lat['p50']:.2f} | {lat['p95']:.2f} | {lat['p99']:.2f} | "
+            f"{r['throughput_rps']} | {r['errors']} | {over} | {own} |")  # fmt: skip
+
+
+def write_markdown(report: dict[str, Any], path: Path) -> str:
+    res, derived, machine = report["results"], report["derived"], report["machine"]
+    head = ("| target | p50 ms | p95 ms | p99 ms | req/s | errors | overhead p50 / p99 ms "
+            "| ratio p50 | x-gateway-overhead-ms p50 |\n| --- | --- | --- | --- | --- | --- "
+            "| --- | --- | --- |")  # fmt: skip
+    fixed = {t: _median_run(runs) for t, runs in res["fixed_rate"].items()}
+    rate = fixed["direct"]["rate"]
+    lines = [
+        f"Machine: {machine['cpu']}, {machine['cores']} cores, Python {machine['python']}, "
+        f"{machine['date']}. Load generator, servers and upstream share the cores.",
+        "",
+        f"**Open loop at {rate:g} requests/s** (median of {len(res['fixed_rate']['direct'])} "
+        "interleaved runs), non-streaming:",
+        "", head,
+        _row("emulator, direct", fixed["direct"], None, "latency_ms"),
+        _row("nginx → emulator", fixed["nginx"], fixed["direct"], "latency_ms"),
+        _row("gateway → emulator", fixed["gateway"], fixed["direct"], "latency_ms"),
+        "",
+        f"**Streaming, time to first byte** at {res['streaming']['direct']['rate']:g}/s:",
+        "", head,
+        _row("emulator, direct", res["streaming"]["direct"], None, "ttfb_ms"),
+        _row("nginx → emulator", res["streaming"]["nginx"], res["streaming"]["direct"],
+             "ttfb_ms"),
+        _row("gateway → emulator", res["streaming"]["gateway"], res["streaming"]["direct"],
+             "ttfb_ms"),
+        "",
+        f"**Through LiteLLM** at {res['litellm_chain']['direct']['rate']:g}/s:",
+        "", head,
+        _row("emulator, direct", res["litellm_chain"]["direct"], None, "latency_ms"),
+        _row("LiteLLM → emulator", res["litellm_chain"]["litellm"],
+             res["litellm_chain"]["direct"], "latency_ms"),
+        _row("gateway → LiteLLM → emulator", res["litellm_chain"]["chain"],
+             res["litellm_chain"]["direct"], "latency_ms"),
+        "",
+        "**Sequential** (one request at a time) and **closed loop, 32 in flight** "
+        "(throughput; latency here is queueing):",
+        "", "| target | sequential p50 ms | sequential p99 ms | 32 in flight req/s |",
+        "| --- | --- | --- | --- |",
+    ]  # fmt: skip
+    for target in ("direct", "nginx", "gateway"):
+        seq, conc = res["sequential"][target], res["concurrent_32"][target]
+        lines.append(
+            f"| {target} | {seq['latency_ms']['p50']:.2f} | "
+            f"{seq['latency_ms']['p99']:.2f} | {conc['throughput_rps']} |"
+        )
+    max_rate = res["max_rate"]
+    lines += [
+        "",
+        "**Highest rate with p99 < 50 ms** (open loop, stepped): "
+        + ", ".join(f"{t} {max_rate[t]['highest_rate_p99_under_50ms']:g}/s"
+                    for t in ("nginx", "gateway", "litellm"))
+        + " (LiteLLM: one worker, one core's worth).",
+        "",
+        "**Langfuse up, down, hung** (full chain at "
+        f"{res['langfuse']['up']['rate']:g}/s): p50 "
+        + ", ".join(f"{k} {v['latency_ms']['p50']:.1f} ms ({v['errors']} errors)"
+                    for k, v in res["langfuse"].items())
+        + "; spans lost: "
+        + ", ".join(f"{k} {v['spans_lost']} of {v['requests']}"
+                    for k, v in res["langfuse"].items())
+        + f" (down and hung for {res['langfuse']['down']['outage_s']:g} s each).",
+        "",
+        f"**Memory**: gateway RSS {res['rss']['gateway_before_mb']} MB before, "
+        f"{res['rss']['gateway_after_mb']} MB after {res['rss']['gateway_requests']:,} "
+        f"requests; LiteLLM {res['rss']['litellm_before_mb']} → "
+        f"{res['rss']['litellm_after_mb']} MB.",
+        "",
+        "**Targets** (reported, never asserted in tests):",
+        "",
+    ]  # fmt: skip
+    lines += [f"- {'met' if ok else 'NOT met'}: {name}" for name, ok in derived["targets"].items()]
+    text = "\n".join(lines) + "\n"
+    path.write_text(text)
+    return text
+
+
+def write_chart(report: dict[str, Any], path: Path) -> None:
+    res = report["results"]
+    fixed = {t: _median_run(runs) for t, runs in res["fixed_rate"].items()}
+    direct = fixed["direct"]["latency_ms"]
+    ttfb_direct = res["streaming"]["direct"]["ttfb_ms"]
+    hops = ["nginx", "gateway"]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    width = 0.35
+    for offset, q in ((-width / 2, "p50"), (width / 2, "p99")):
+        left.bar(
+            [i + offset for i in range(len(hops))],
+            [fixed[h]["latency_ms"][q] - direct[q] for h in hops],
+            width,
+            label=q,
+        )
+        right.bar([i + offset for i in range(len(hops))],
+                  [res["streaming"][h]["ttfb_ms"][q] - ttfb_direct[q] for h in hops],
+                  width, label=q)  # fmt: skip
+    rate = fixed["direct"]["rate"]
+    left.set_title(f"Added latency at {rate:g} req/s (ms)")
+    right.set_title(
+        f"Added time to first byte, streaming at {res['streaming']['direct']['rate']:g}/s"
+    )
+    for axis in (left, right):
+        axis.set_xticks(range(len(hops)), ["nginx (floor)", "gateway"])
+        axis.axhline(0, color="grey", linewidth=0.5)
+        axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
