@@ -28,10 +28,17 @@ import orjson
 
 from bench.loadgen import Request, closed_loop, open_loop, summarize
 from bench.report import write_chart, write_markdown
-from bench.targets import direct_gateway_process, nginx_process, rss_mb
+from bench.targets import (
+    direct_gateway_process,
+    group_rss_mb,
+    litellm_variant,
+    nginx_process,
+    rss_mb,
+)
 from devstack.langfuse_receiver import ReceiverClient
 from devstack.processes import LOOPBACK, ManagedProcess
 from devstack.stack import GatewayClient, LocalStack, StackPorts
+from devstack.venvs import ensure_litellm_venv
 
 BENCH_CLIENT = GatewayClient("bench", requests_per_minute=1_000_000_000)
 PROMPT = "Say hello to the benchmark."
@@ -52,7 +59,7 @@ class Plan:
     @classmethod
     def full(cls) -> Plan:
         return cls(10, 200, 100, 2, 20, 300, (400, 700, 1000, 1300, 1600, 2000),
-                   (10, 20, 30, 45, 60, 80), 10_000)  # fmt: skip
+                   (10, 20, 30, 45, 60, 80, 100, 120), 10_000)  # fmt: skip
 
     @classmethod
     def quick(cls) -> Plan:
@@ -235,12 +242,54 @@ def run(plan: Plan, run_dir: Path) -> dict[str, Any]:
         }
         results["rss"] = rss
         results["langfuse"] = _langfuse_scenarios(stack, plan)
+        results["litellm_servers"] = _litellm_servers(stack, plan)
         return {"machine": _machine(), "plan": plan.__dict__, "results": results,
                 "derived": _derive(results)}  # fmt: skip
     finally:
         for process in reversed(extra):
             process.stop()
         stack.stop()
+
+
+# How to run LiteLLM on this hardware: uvicorn with one or two workers, or Granian.
+LITELLM_SERVERS = {
+    "uvicorn-1-worker": [],
+    "uvicorn-2-workers": ["--num_workers", "2"],
+    "granian-1-worker": ["--run_granian"],
+}
+
+
+def _litellm_servers(stack: LocalStack, plan: Plan) -> dict[str, Any]:
+    """The highest rate each way of running LiteLLM holds with p99 < 50 ms, per core."""
+    litellm_bin = ensure_litellm_venv()
+    results: dict[str, Any] = {}
+    for name, args in LITELLM_SERVERS.items():
+        process, port = litellm_variant(stack, litellm_bin, name, args)
+        try:
+            process.start(ready_timeout=90)
+        except Exception as error:  # a way that does not start is a result too
+            results[name] = {"error": str(error).splitlines()[0]}
+            continue
+        try:
+            url = f"http://{LOOPBACK}:{port}"
+            request = _request(url, stack.secrets.litellm_master_key, "groq-llama")
+            steps = []
+            for rate in plan.litellm_rates:
+                _progress(f"LiteLLM {name}: {rate:g}/s")
+                summary = summarize(asyncio.run(open_loop(request, rate, plan.duration_s / 2)))
+                steps.append(summary | {"rate": rate})
+                if summary["errors"] or summary["latency_ms"]["p99"] >= 50:
+                    break
+            held = [s["rate"] for s in steps
+                    if not s["errors"] and s["latency_ms"]["p99"] < 50]  # fmt: skip
+            workers = 2 if "2-workers" in name else 1
+            best = max(held, default=0)
+            results[name] = {"steps": steps, "highest_rate_p99_under_50ms": best,
+                             "workers": workers, "rps_per_worker": best / workers,
+                             "rss_mb": group_rss_mb(process)}  # fmt: skip
+        finally:
+            process.stop()
+    return results
 
 
 def _langfuse_scenarios(stack: LocalStack, plan: Plan) -> dict[str, Any]:
@@ -254,7 +303,8 @@ def _langfuse_scenarios(stack: LocalStack, plan: Plan) -> dict[str, Any]:
         session = f"bench-langfuse-{name}-{time.time_ns()}"
         request = _request(stack.gateway_url, BENCH_CLIENT.key, "groq-llama", session=session)
         _progress(f"chain with Langfuse {name}: {plan.litellm_rate:g}/s")
-        samples = asyncio.run(open_loop(request, plan.litellm_rate, plan.duration_s))
+        # No warm-up: every request of the phase is counted against its spans.
+        samples = asyncio.run(open_loop(request, plan.litellm_rate, plan.duration_s, warmup=0))
         return summarize(samples) | {"rate": plan.litellm_rate, "session": session}
 
     def delivered(result: dict[str, Any]) -> int:
@@ -274,7 +324,8 @@ def _langfuse_scenarios(stack: LocalStack, plan: Plan) -> dict[str, Any]:
     finally:
         receiver.set_mode("normal")
     time.sleep(10)  # LiteLLM's exporter retries after 1, 2 and 4 s
-    results = {"up": up, "down": down | {"outage_s": plan.duration_s}, "hung": hung}
+    down["outage_s"] = hung["outage_s"] = plan.duration_s
+    results = {"up": up, "down": down, "hung": hung}
     for result in (down, hung):
         result["spans_delivered"] = delivered(result)
     for result in results.values():

@@ -77,14 +77,16 @@ def new_session(max_connections: int = 2048) -> aiohttp.ClientSession:
 
 
 async def open_loop(
-    request: Request, rate: float, duration_s: float, timeout_s: float = 10.0
+    request: Request, rate: float, duration_s: float, timeout_s: float = 10.0, warmup: int = 8
 ) -> list[Sample]:
-    """Send `rate` requests a second for `duration_s` seconds; wait for all to finish."""
+    """Send `rate` requests a second for `duration_s` seconds; wait for all to finish.
+
+    `warmup` requests go first, unmeasured, so the first samples do not measure
+    connection set-up."""
     count = max(1, int(rate * duration_s))
     async with new_session() as session:
-        # Warm the pool so the first samples do not measure connection set-up.
         await asyncio.gather(*(_one(session, request, time.perf_counter(), timeout_s)
-                               for _ in range(min(8, count))))  # fmt: skip
+                               for _ in range(min(warmup, count))))  # fmt: skip
         start = time.perf_counter() + 0.05
         tasks = []
         for i in range(count):

@@ -82,3 +82,36 @@ def rss_mb(process: ManagedProcess) -> float | None:
     except OSError:
         return None
     return None
+
+
+def group_rss_mb(process: ManagedProcess) -> float | None:
+    """Resident memory of the process and everything in its process group (its workers)."""
+    if process.pid is None:
+        return None
+    total_kb = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) != process.pid:  # field 5 of stat: the process group id
+                continue
+            for line in (stat.parent / "status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total_kb += int(line.split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return round(total_kb / 1024, 1)
+
+
+def litellm_variant(
+    stack: LocalStack, litellm_bin: Path, name: str, extra_args: list[str]
+) -> tuple[ManagedProcess, int]:
+    """Another LiteLLM on the same config, run another way (workers, server)."""
+    port = free_port()
+    base = stack.litellm_process(litellm_bin)
+    argv = [str(port) if arg == str(stack.ports.litellm) else arg for arg in base.argv]
+    process = dataclasses.replace(
+        base, name=f"litellm-{name}", argv=[*argv, *extra_args],
+        log_path=stack.run_dir / f"litellm-{name}.log",
+        ready_url=f"http://{LOOPBACK}:{port}/health/readiness",
+    )  # fmt: skip
+    return process, port
