@@ -1,0 +1,43 @@
+"""The committed ExternalSecrets are the inventory's, and both environments read one store."""
+
+from __future__ import annotations
+
+from platform_deploy.external_secrets import external_secrets, generated_files, stale_files
+from platform_deploy.inventory import load_inventory
+from platform_deploy.repo import relative
+
+
+def test_committed_manifests_are_generated_from_the_inventory() -> None:
+    stale = [relative(path) for path in stale_files(load_inventory())]
+    assert stale == [], "run: python -m platform_deploy.external_secrets"
+
+
+def test_both_environments_apply_the_same_external_secret_for_a_shared_secret() -> None:
+    inventory = load_inventory()
+    by_env = {
+        env: {
+            (m["metadata"]["namespace"], m["metadata"]["name"]): m
+            for m in external_secrets(inventory, env)
+        }
+        for env in ("ci", "prod")
+    }
+    shared = by_env["ci"].keys() & by_env["prod"].keys()
+    assert ("langfuse", "langfuse-salt") in shared
+    for key in shared:
+        assert by_env["ci"][key] == by_env["prod"][key]
+    assert ("langfuse", "langfuse-credentials") in by_env["ci"].keys() - by_env["prod"].keys()
+
+
+def test_every_external_secret_reads_the_platform_store_and_keeps_its_secret() -> None:
+    inventory = load_inventory()
+    for manifest in external_secrets(inventory, "prod"):
+        spec = manifest["spec"]
+        assert spec["secretStoreRef"] == {"kind": "ClusterSecretStore", "name": "platform-secrets"}
+        assert spec["target"]["deletionPolicy"] == "Retain"
+        assert spec["target"]["name"] == manifest["metadata"]["name"]
+
+
+def test_the_doppler_token_is_no_external_secret() -> None:
+    names = {m["metadata"]["name"] for m in external_secrets(load_inventory(), "prod")}
+    assert "doppler-token" not in names
+    assert len(generated_files(load_inventory())) == 3
