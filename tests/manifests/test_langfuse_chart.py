@@ -4,12 +4,16 @@ The offline model of what it renders (reference inventory + our values) must agr
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from platform_deploy.environments import EnvironmentName
+from platform_deploy.environments import EnvironmentName, Release
+from platform_deploy.helm import Helm
 from platform_deploy.langfuse_chart import Reference
-from platform_deploy.rendering import EnvironmentRender
+from platform_deploy.rendering import EnvironmentRender, render_release
 from platform_deploy.repo import Manifest
+from platform_deploy.versions import Versions
 
 WORKLOADS = {"Deployment", "StatefulSet"}
 
@@ -68,3 +72,18 @@ def test_without_our_values_the_subcharts_would_render_their_open_policies(
         "langfuse-redis",
         "langfuse-s3",
     ]
+
+
+def test_ci_after_prod_renders_the_same_test_cluster(
+    rendered: dict[EnvironmentName, EnvironmentRender],
+    helm: Helm,
+    versions: Versions,
+    langfuse_chart: Path | str,
+) -> None:
+    manifests = _real(rendered["ci"])
+    release = rendered["ci"].environment.release("langfuse")
+    base, ci = release.values
+    prod = base.parent / "prod.yaml"
+    assert isinstance(langfuse_chart, Path)
+    layered = Release(release.name, release.namespace, release.chart, (base, prod, ci))
+    assert render_release(helm, layered, langfuse_chart, versions.kubernetes) == manifests

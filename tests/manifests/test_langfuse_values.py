@@ -48,6 +48,21 @@ def test_the_environments_apply_base_then_overlay() -> None:
         assert files == ["values.yaml", f"{name}.yaml"]
 
 
+def _effective(values: object) -> object:
+    """Values without their empty entries (null, "", {}, []), which the chart treats alike."""
+    if isinstance(values, dict):
+        kept = {key: _effective(value) for key, value in values.items()}
+        return {key: value for key, value in kept.items() if value not in (None, "", {}, [])}
+    return values
+
+
+def test_ci_values_after_prod_values_give_the_test_cluster_the_same(reference: Reference) -> None:
+    base, prod, ci = (VALUES_DIR / name for name in ("values.yaml", "prod.yaml", "ci.yaml"))
+    assert _effective(reference.merged_values((base, ci))) == _effective(
+        reference.merged_values((base, prod, ci))
+    )
+
+
 def test_the_merged_values_say_what_was_meant(reference: Reference) -> None:
     environments = load_environments()
     prod = reference.merged_values(environments["prod"].release("langfuse").values)
