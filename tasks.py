@@ -19,10 +19,18 @@ def _nox(c: Context, *sessions: str, posargs: list[str] | None = None) -> None:
     c.run(shlex.join(command), pty=False)
 
 
+# Every check that needs no container engine, cheapest first.
+OFFLINE_CHECKS = ("lint", "typecheck", "manifests", "nca", "checkov", "hadolint", "detect_secrets")
+
+
 @task(help={"pytest_args": 'extra arguments for pytest, e.g. "-k capture -x"'})
 def test(c: Context, pytest_args: str = "") -> None:
-    """Run every check that needs no container engine: lint, strict typing, tests."""
-    _nox(c, "lint", "typecheck")
+    """Run every check that needs no container engine.
+
+    Lint and strict typing; the deployment's manifests, policies (nca), checkov, hadolint
+    and detect-secrets; then the unit and integration tests (e2e tests skip without Docker).
+    """
+    _nox(c, *OFFLINE_CHECKS)
     _nox(c, "tests", posargs=shlex.split(pytest_args))
 
 
