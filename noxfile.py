@@ -34,7 +34,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """Mypy in strict mode over the project's own code."""
-    install_lock(session, "dev")
+    install_lock(session, "bench")  # dev plus matplotlib, which bench/ imports
     session.run("mypy", *session.posargs)
 
 
