@@ -100,3 +100,11 @@ def generate(inventory: Inventory, random_bytes: RandomBytes) -> GeneratedSecret
     for secret_name, key, rule, (source_secret, source_key) in derived:
         values[secret_name][key] = _clients_file(rule, values[source_secret][source_key])
     return GeneratedSecrets(values)
+
+
+def derived_value(generator: Generator, source_value: str) -> str:
+    """A derived key's value (the clients file) from its source's value, which may be one
+    already in the cluster: a rerun keeps the key and the file that admits it consistent."""
+    if generator.source is None:
+        raise ValueError(f"{generator.format} is generated, not derived")
+    return _clients_file(generator, source_value)
