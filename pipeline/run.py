@@ -1,0 +1,333 @@
+"""One pipeline run: each stage's action on the Dagger objects, the summary, the diagnostics.
+
+Stages and their order are in stages.py; the containers in containers.py. The actions here
+only build, start, run and export; whether the platform is right is the deploy engine's
+`deploy` and `verify`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import anyio
+import dagger
+from dagger import dag
+
+from pipeline import containers, digests, k3s, stages
+from pipeline.cluster_commands import deploy_command, verify_command
+from pipeline.images import SERVICE_IMAGES, platform_values, production_repositories
+from platform_deploy.repo import relative
+
+NODE_READY_TIMEOUT_S = 300
+IMAGES_IMPORTED_TIMEOUT_S = 180
+KUBECONFIG_TIMEOUT_S = 120
+OUTPUT_TAIL_LINES = 60
+COPIED_KUBECONFIG = "/root/k3s-kubeconfig.yaml"  # in the reader's own filesystem
+
+
+@dataclass(frozen=True)
+class Options:
+    out: Path
+    publish: bool
+    pull_cache: bool
+    until: str | None
+
+
+@dataclass
+class PipelineRun:
+    options: Options
+    run_id: str
+    revision: str
+    k3s_image: str
+    cluster_references: dict[str, str]
+    source: dagger.Directory
+    images: dict[str, dagger.Container] = field(default_factory=dict)
+    archives: dict[str, dagger.File] = field(default_factory=dict)
+    tools: dagger.Container | None = None
+    cluster: dagger.Service | None = None
+    kubeconfig: dagger.Secret | None = None
+    diagnostics_dir: Path | None = None
+
+    @property
+    def run_dir(self) -> Path:
+        return self.options.out / self.run_id
+
+    def _tools(self) -> dagger.Container:
+        if self.tools is None:
+            raise RuntimeError("the tools container was not built")
+        return self.tools
+
+    def _on_cluster(self) -> dagger.Container:
+        if self.cluster is None or self.kubeconfig is None:
+            raise RuntimeError("k3s is not running")
+        return containers.on_cluster(self._tools(), self.cluster, self.kubeconfig, self.run_id)
+
+    async def build_images(self) -> str:
+        async def build(name: str, container: dagger.Container) -> None:
+            self.images[name] = await container.sync()
+
+        async with anyio.create_task_group() as group:
+            for image in SERVICE_IMAGES:
+                container = containers.service_image(self.source, image, self.revision)
+                group.start_soon(build, image.name, container)
+        return ", ".join(image.name for image in SERVICE_IMAGES)
+
+    async def build_tools(self) -> str:
+        self.tools = await containers.tools_container(self.source).sync()
+        return ""
+
+    async def load_images(self) -> str:
+        async def name(image_name: str) -> None:
+            archive = containers.named_archive(
+                self.source,
+                self.images[image_name],
+                image_name,
+                self.cluster_references[image_name],
+            )
+            self.archives[image_name] = await archive.sync()
+
+        async with anyio.create_task_group() as group:
+            for image in SERVICE_IMAGES:
+                group.start_soon(name, image.name)
+        return ", ".join(self.cluster_references[image.name] for image in SERVICE_IMAGES)
+
+    async def start_k3s(self) -> str:
+        mirror = containers.docker_io_mirror() if self.options.pull_cache else None
+        self.cluster = containers.k3s_service(self.k3s_image, self.archives, self.run_id, mirror)
+        await self.cluster.start()
+        written = f"{containers.K3S_CONFIG_MOUNT}/{k3s.KUBECONFIG_NAME}"
+        # Copied out of the cache volume before reading: a file on a cache mount is not
+        # part of the container's snapshot (dagger's e2e suite reads it the same way).
+        raw = (
+            await containers.with_k3s_config(self._tools(), self.run_id)
+            .with_exec(
+                [
+                    "sh",
+                    "-c",
+                    k3s.wait_for_file_script(written, KUBECONFIG_TIMEOUT_S)
+                    + f" && cp {written} {COPIED_KUBECONFIG}",
+                ]
+            )
+            .file(COPIED_KUBECONFIG)
+            .contents()
+        )
+        self.kubeconfig = dag.set_secret(
+            f"k3s-kubeconfig-{self.run_id}", k3s.rewrite_kubeconfig(raw)
+        )
+        references = [self.cluster_references[image.name] for image in SERVICE_IMAGES]
+        await (
+            self._on_cluster()
+            .with_exec(["sh", "-c", k3s.node_ready_script(NODE_READY_TIMEOUT_S)])
+            .with_exec(
+                ["sh", "-c", k3s.images_present_script(references, IMAGES_IMPORTED_TIMEOUT_S)]
+            )
+            .sync()
+        )
+        return f"{k3s.ALIAS}:{k3s.API_PORT}, {self.k3s_image.rsplit(':', 1)[-1]}"
+
+    async def _on_cluster_command(self, label: str, argv: list[str]) -> str:
+        try:
+            await self._on_cluster().with_exec(argv).sync()
+        except dagger.ExecError as error:
+            print_output_tail(label, error.stdout, error.stderr)
+            raise
+        return ""
+
+    async def deploy(self) -> str:
+        return await self._on_cluster_command("deploy", deploy_command(containers.KUBECONFIG_PATH))
+
+    async def verify(self) -> str:
+        return await self._on_cluster_command("verify", verify_command(containers.KUBECONFIG_PATH))
+
+    async def diagnostics(self) -> str:
+        command = [
+            "python",
+            "-m",
+            "pipeline.collect_diagnostics",
+            "--out",
+            "/diagnostics",
+            "--k3s-log",
+            f"{containers.K3S_CONFIG_MOUNT}/{k3s.SERVER_LOG_NAME}",
+        ]
+        if self.cluster is not None and self.kubeconfig is not None:
+            container = self._on_cluster()
+        else:
+            container = self._tools()
+            command.append("--no-cluster")  # k3s never answered: its server log is all
+        target = self.run_dir / "diagnostics"
+        await (
+            containers.with_k3s_config(container, self.run_id)
+            .with_exec(command)
+            .directory("/diagnostics")
+            .export(str(target))
+        )
+        self.diagnostics_dir = target
+        return f"in {relative(target)}"
+
+    async def publish(self) -> str:
+        if not self.options.publish:
+            raise stages.StageSkipped("not requested (--publish)")
+        username = os.environ.get("REGISTRY_USERNAME", "")
+        token = os.environ.get("REGISTRY_TOKEN", "")
+        if not username or not token:
+            raise RuntimeError("--publish needs REGISTRY_USERNAME and REGISTRY_TOKEN set")
+        secret = dag.set_secret("registry-token", token)
+        repositories = production_repositories(platform_values("prod"))
+        published: dict[str, digests.PublishedImage] = {}
+
+        async def push(image_name: str, values_key: str, repository: str) -> None:
+            address = f"{repository}:{self.revision}"
+            pushed = (
+                await self.images[image_name]
+                .with_registry_auth(address, username, secret)
+                .publish(address)
+            )
+            published[image_name] = digests.PublishedImage(
+                values_key, repository, digests.digest_of(pushed)
+            )
+
+        async with anyio.create_task_group() as group:
+            for image in SERVICE_IMAGES:
+                if image.in_production:
+                    group.start_soon(push, image.name, image.values_key, repositories[image.name])
+        ordered = [published[image.name] for image in SERVICE_IMAGES if image.in_production]
+        path = digests.write(ordered, self.revision)
+        return f"{len(ordered)} images; digests in {relative(path)}"
+
+    async def stop(self) -> None:
+        if self.cluster is not None:
+            try:
+                await self.cluster.stop()
+            except dagger.DaggerError as error:
+                print(f"[pipeline] could not stop k3s: {first_line(str(error))}", file=sys.stderr)
+
+    def actions(self) -> dict[str, stages.Action]:
+        return {
+            "build-images": self.build_images,
+            "build-tools": self.build_tools,
+            "load-images": self.load_images,
+            "start-k3s": self.start_k3s,
+            "deploy": self.deploy,
+            "verify": self.verify,
+            "diagnostics": self.diagnostics,
+            "publish": self.publish,
+        }
+
+
+def first_line(text: str, limit: int = 200) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    line = lines[0] if lines else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def first_error(error: BaseException) -> BaseException:
+    """The first real error inside the exception groups anyio's task groups raise."""
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return error
+
+
+def describe_error(error: Exception) -> str:
+    """One line for the summary: the failed command and its last words, or the error."""
+    leaf = first_error(error)
+    if isinstance(leaf, dagger.ExecError):
+        command = shlex.join(leaf.command)
+        if len(command) > 60:
+            command = command[:59] + "…"
+        last = [line for line in (leaf.stderr or leaf.stdout).splitlines() if line.strip()]
+        said = f": {first_line(last[-1], 120)}" if last else ""
+        return f"`{command}` exited with {leaf.exit_code}{said}"
+    return first_line(f"{type(leaf).__name__}: {leaf}")
+
+
+def connection_problem(error: dagger.DaggerError) -> str:
+    """Why no session could start, in a clause: the SDK's own messages, reworded."""
+    inner = first_line(str(error.args[0]) if error.args else "", 240)
+    said = f": {inner}" if inner else ""
+    if isinstance(error, dagger.DownloadError):
+        version = dagger_cli_version()
+        return f"the Dagger CLI {version} is not installed and could not be downloaded{said}"
+    if isinstance(error, dagger.SessionError):
+        return f"the Dagger engine session did not start{said}"
+    return f"the Dagger engine did not answer{said}"
+
+
+def dagger_cli_version() -> str:
+    from importlib import metadata
+
+    return metadata.version("dagger-io")
+
+
+def print_output_tail(label: str, stdout: str, stderr: str) -> None:
+    lines = (stdout.rstrip() + "\n" + stderr.rstrip()).strip().splitlines()
+    print(f"\n[pipeline] {label} failed; its last {OUTPUT_TAIL_LINES} lines:", file=sys.stderr)
+    for line in lines[-OUTPUT_TAIL_LINES:]:
+        print(f"  {line}", file=sys.stderr)
+
+
+def report_progress(result: stages.StageResult) -> None:
+    detail = f": {result.detail}" if result.detail else ""
+    took = stages.format_duration(result.seconds)
+    print(f"[pipeline] {result.stage} {result.outcome.value} ({took}){detail}", file=sys.stderr)
+
+
+def write_reports(
+    run: PipelineRun, results: Sequence[stages.StageResult], total_seconds: float
+) -> None:
+    run.run_dir.mkdir(parents=True, exist_ok=True)
+    summary = {
+        "run": run.run_id,
+        "revision": run.revision,
+        "outcome": stages.overall(results).value,
+        "seconds": round(total_seconds, 1),
+        "stages": [asdict(result) for result in results],
+        "diagnostics": str(run.diagnostics_dir) if run.diagnostics_dir else None,
+    }
+    (run.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        with open(step_summary, "a", encoding="utf-8") as stream:
+            stream.write("## Pipeline\n\n" + stages.format_markdown(results, total_seconds) + "\n")
+
+
+async def run_pipeline(
+    options: Options, run_id: str, revision: str, k3s_image: str, references: dict[str, str]
+) -> int:
+    """Connect to the engine, run the stages, print the summary. 0 passed, 1 failed.
+
+    Connection errors (no engine, no CLI) propagate to the caller, which words them.
+    """
+    plan = (
+        stages.PIPELINE if options.until is None else stages.up_to(stages.PIPELINE, options.until)
+    )
+    async with dagger.connection(dagger.Config(log_output=sys.stderr)):
+        run = PipelineRun(
+            options=options,
+            run_id=run_id,
+            revision=revision,
+            k3s_image=k3s_image,
+            cluster_references=references,
+            source=containers.repository_source(),
+        )
+        started = anyio.current_time()
+        try:
+            results = await stages.run_stages(
+                plan, run.actions(), describe_error=describe_error, on_result=report_progress
+            )
+        finally:
+            await run.stop()
+        total = anyio.current_time() - started
+    write_reports(run, results, total)
+    print()
+    print(stages.format_summary(results, total))
+    if run.diagnostics_dir is not None:
+        where = relative(run.diagnostics_dir)
+        print(f"\nDiagnostics (pod logs, events, Helm status, k3s's log): {where}")
+    print(f"Summary: {relative(run.run_dir / 'summary.json')}")
+    return 0 if stages.overall(results) is stages.Outcome.PASSED else 1
