@@ -194,3 +194,10 @@ def detect_secrets(session: nox.Session) -> None:
     """detect-secrets over every tracked file: nothing beyond the audited .secrets.baseline."""
     install_lock(session, "detect-secrets")
     session.run("python", "-m", "platform_deploy.secret_scan", *session.posargs)
+
+
+@nox.session(default=False)
+def pipeline(session: nox.Session) -> None:
+    """The Dagger pipeline: images, a throwaway k3s cluster, deploy and verify (`invoke ci`)."""
+    install_lock(session, "pipeline")
+    session.run("python", "-m", "pipeline", *session.posargs)

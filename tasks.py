@@ -97,3 +97,35 @@ def mint_client_key(
 def lock(c: Context) -> None:
     """Re-resolve every dependency group in pyproject.toml into hashed locks/<group>.txt."""
     _nox(c, "lock")
+
+
+@task(
+    help={
+        "skip_checks": "skip the fast local checks (lint, strict typing, unit and integration "
+        "tests)",
+        "skip_pipeline": "skip the Dagger pipeline (the part that needs a container engine)",
+        "pipeline_args": 'extra arguments for `python -m pipeline`, e.g. "--until load-images"',
+    }
+)
+def ci(
+    c: Context, skip_checks: bool = False, skip_pipeline: bool = False, pipeline_args: str = ""
+) -> None:
+    """The main job: the fast local checks, then the Dagger pipeline (pipeline/README.md).
+
+    The pipeline builds the images, starts k3s in a container, deploys the ci environment
+    into it and verifies it. Without a container engine it says so within seconds and
+    exits 2, before the checks run; `invoke test` runs every check that needs none.
+    """
+    if skip_checks and skip_pipeline:
+        raise Exit("--skip-checks and --skip-pipeline together leave nothing to run.", code=2)
+    if not skip_pipeline:
+        # Standard library only, so it runs here without the pipeline's environment.
+        from pipeline.engine_check import engine_problem_here, no_engine_message
+
+        problem = engine_problem_here()
+        if problem is not None:
+            raise Exit(no_engine_message(problem), code=2)
+    if not skip_checks:
+        test(c)
+    if not skip_pipeline:
+        _nox(c, "pipeline", posargs=shlex.split(pipeline_args))
