@@ -201,3 +201,13 @@ def pipeline(session: nox.Session) -> None:
     """The Dagger pipeline: images, a throwaway k3s cluster, deploy and verify (`invoke ci`)."""
     install_lock(session, "pipeline")
     session.run("python", "-m", "pipeline", *session.posargs)
+
+
+@nox.session(default=False)
+def reliability(session: nox.Session) -> None:
+    """Fault matrix, fuzz and soak over the local chain (RELIABILITY_SOAK_S, _SOAK_RPS)."""
+    install_lock(session, "dev")
+    # Soak length and rate and fuzz size come from the environment (defaults: 180 s at 10/s,
+    # 500 examples). CI's short variant (< 2 min):
+    # RELIABILITY_SOAK_S=20 GATEWAY_FUZZ_EXAMPLES=100 nox -s reliability
+    session.run("pytest", "tests/reliability", *session.posargs)
