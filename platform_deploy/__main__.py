@@ -1,5 +1,5 @@
-"""python -m platform_deploy render --env ci --out DIR: the manifests an environment applies,
-written for analysers that read files (checkov). Secret values are never written."""
+"""python -m platform_deploy: render an environment's manifests (for analysers), and the deploy
+engine's commands: plan, deploy, verify. Secret values are never written or printed."""
 
 from __future__ import annotations
 
@@ -54,8 +54,11 @@ def render(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
+    from platform_deploy import deploy_cli
+
     parser = argparse.ArgumentParser(prog="python -m platform_deploy")
     commands = parser.add_subparsers(dest="command", required=True)
+    deploy_cli.add_commands(commands)
     render_parser = commands.add_parser("render", help=render.__doc__ or "render manifests")
     render_parser.add_argument("--env", action="append", choices=ENVIRONMENT_NAMES)
     render_parser.add_argument("--out", type=Path, required=True)
@@ -69,6 +72,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.command == "render":
         render(args)
+    else:
+        sys.exit(deploy_cli.run(args))
 
 
 if __name__ == "__main__":
