@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from pipeline import k3s
+from platform_deploy.deploy_settings import load_deploy_settings
 from platform_deploy.versions import load_versions
 
 # No key material: placeholders where k3s writes base64 certificates and keys.
@@ -97,6 +98,13 @@ def test_the_kubeconfig_points_at_the_service_alias() -> None:
     original = yaml.safe_load(K3S_KUBECONFIG)
     original["clusters"][0]["cluster"]["server"] = "https://k3s:6443"
     assert rewritten == original
+
+
+def test_the_deploy_engine_recognises_the_cluster_by_that_server() -> None:
+    # Its identity guard refuses any other API server for the ci environment.
+    rewritten = yaml.safe_load(k3s.rewrite_kubeconfig(K3S_KUBECONFIG))
+    expected = load_deploy_settings()["ci"].cluster.api_server
+    assert rewritten["clusters"][0]["cluster"]["server"] == expected
 
 
 def test_a_kubeconfig_without_a_cluster_is_refused() -> None:
