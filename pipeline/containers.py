@@ -31,7 +31,7 @@ SOURCE_EXCLUDES = [
     ".pytest_cache/",
     ".hypothesis/",
 ]
-# registry:2.8.3 as pinned by digest in many public repositories (not re-checked here).
+# registry:2.8.3 by the digest several public repositories pin it to (not re-checked here).
 REGISTRY_IMAGE = (
     "docker.io/library/registry:2.8.3"
     "@sha256:a3d8aaa63ed8681a604f1dea0aa03f100d5895b6a58ace528858a7b332415373"
