@@ -51,6 +51,7 @@ from platform_deploy.steps import Step, deploy_steps, ordered
 from platform_deploy.versions import Versions
 
 _LABELS = {"app.kubernetes.io/part-of": "ai-platform"}
+_AUTH_ABSENT = "no Secret"
 
 
 class DeployStop(RuntimeError):
@@ -165,6 +166,10 @@ class Engine:
                 if (secret.get("metadata") or {}).get("name") == item.secret:
                     store_values[item.secret] = decode_secret(secret)
         redis_policy, redis_error = self._redis_policy()
+        redis_pending = None
+        if redis_error is not None and redis_error.startswith(_AUTH_ABSENT) and not synced:
+            redis_pending = "maxmemory-policy is read once the store has synced its password"
+            redis_error = None
         observed = Observations(
             release=state,
             release_values=self.helm.deployed_values(release) if release and state else None,
@@ -172,6 +177,7 @@ class Engine:
             store_values=store_values,
             redis_policy=redis_policy,
             redis_error=redis_error,
+            redis_pending=redis_pending,
             store_synced=synced,
         )
         managed = (
@@ -197,7 +203,7 @@ class Engine:
         secret = self.cluster.read_secret(redis.namespace, redis.secret)
         password = decode_secret(secret).get(redis.key) if secret else None
         if password is None:
-            return None, f"no {redis.secret}/{redis.key} to authenticate with"
+            return None, f"{_AUTH_ABSENT} {redis.secret}/{redis.key} to authenticate with"
         self.redactor.register(password)
         # The password goes in on stdin: never in an argv the pod's process list shows.
         command = [
@@ -358,7 +364,7 @@ class Engine:
         self._wait_synced(manifests[1:])
         # Now the store's values are in the cluster: compare what must carry over.
         findings = self.observe(synced=True)
-        self._report([f for f in findings if "carry-over" in f.subject])
+        self._report([f for f in findings if f.subject.endswith(("carry-over", "Redis"))])
         if stops(findings):
             raise DeployStop(self._stop_message(findings))
 

@@ -43,6 +43,8 @@ class Observations:
     # environment; an exception text when it could not be read.
     redis_policy: str | None = None
     redis_error: str | None = None
+    # Why the Redis check waits (its password arrives with the store's sync), if it does.
+    redis_pending: str | None = None
     # Whether the store's Secrets have synced (after the secrets step) or not yet (plan).
     store_synced: bool = False
 
@@ -147,6 +149,8 @@ def _carry_over(observed: Observations, adoption: AdoptionSettings) -> list[Find
 
 
 def _redis(observed: Observations) -> list[Finding]:
+    if observed.redis_pending is not None:
+        return [Finding("info", "shared Redis", observed.redis_pending)]
     if observed.redis_error is not None:
         return [
             Finding(

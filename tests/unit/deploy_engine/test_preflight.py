@@ -124,3 +124,10 @@ def test_fresh_cluster_has_nothing_to_adopt(
     prod = preflight(empty, settings["prod"].adoption, MANAGED, None)
     assert stops(prod) == []
     assert any("no langfuse release" in m for m in _messages(prod, "info"))
+
+
+def test_redis_check_waits_for_its_password(adoption: AdoptionSettings) -> None:
+    pending = _observed(redis_policy=None, redis_pending="read once synced")
+    findings = preflight(pending, adoption, set(), None)
+    assert stops(findings) == []
+    assert "shared Redis: read once synced" in _messages(findings, "info")
