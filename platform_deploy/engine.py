@@ -99,7 +99,7 @@ class Engine:
             for ns in self.settings.namespaces
         ]
 
-    def _policies(self) -> list[Manifest]:
+    def policy_manifests(self) -> list[Manifest]:
         return load_manifests(
             path for directory in self.environment.policy_dirs for path in yaml_files(directory)
         )
@@ -125,7 +125,7 @@ class Engine:
                 self.redactor.register(fresh.value(name, key))
         return decide_generated(self.inventory, observed, fresh)
 
-    def _release_decision(self, release: Release) -> tuple[ReleaseDecision, bool]:
+    def release_decision(self, release: Release) -> tuple[ReleaseDecision, bool]:
         """The decision, and whether the release's namespace exists (a server dry run of a
         release whose namespace is still to be created cannot run)."""
         namespace = {
@@ -256,7 +256,7 @@ class Engine:
             elif step.kind == "release" and step.release is not None:
                 self._plan_release(self.environment.release(step.release))
             elif step.kind == "policies":
-                for line in self._diff(self._policies()) if namespaces_exist else []:
+                for line in self._diff(self.policy_manifests()) if namespaces_exist else []:
                     self.say(line)
                 if not namespaces_exist:
                     self.say("  apply every policy (namespaces created first)")
@@ -285,7 +285,7 @@ class Engine:
         self.say(f"  then wait up to {self.settings.secrets.sync_timeout_s} s for every sync")
 
     def _plan_release(self, release: Release) -> None:
-        decision, namespace_exists = self._release_decision(release)
+        decision, namespace_exists = self.release_decision(release)
         self.say(f"  {decision.action:<9} {release.namespace}/{release.name}: {decision.reason}")
         self.say(f"  values   {', '.join(relative(p) for p in self._values(release))}")
         if decision.action in ("install", "upgrade") and namespace_exists:
@@ -314,7 +314,7 @@ class Engine:
         for index, step in enumerate(steps, start=1):
             self.say(f"[{index}/{len(steps)}] {step.name} ...")
             step_started = self.clock()
-            self._run(step)
+            self.run_step(step)
             self.say(
                 f"[{index}/{len(steps)}] {step.name} done in {self.clock() - step_started:.1f} s"
             )
@@ -325,7 +325,7 @@ class Engine:
             f"{f.subject}: {f.message}" for f in stops(findings)
         )
 
-    def _run(self, step: Step) -> None:
+    def run_step(self, step: Step) -> None:
         if step.kind == "preflight":
             findings = self.observe(synced=False)
             self._report(findings)
@@ -339,7 +339,7 @@ class Engine:
         elif step.kind == "release" and step.release is not None:
             self._release(self.environment.release(step.release))
         elif step.kind == "policies":
-            for manifest in self._policies():
+            for manifest in self.policy_manifests():
                 self.cluster.apply(manifest, dry_run=False)
         elif step.kind == "verify":
             self.verify()
@@ -414,7 +414,7 @@ class Engine:
             self.sleep(5)
 
     def _release(self, release: Release) -> None:
-        decision, _ = self._release_decision(release)
+        decision, _ = self.release_decision(release)
         self.say(f"  {decision.action} {release.namespace}/{release.name}: {decision.reason}")
         if decision.action == "stop":
             raise DeployStop(decision.reason)
