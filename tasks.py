@@ -129,3 +129,67 @@ def ci(
         test(c)
     if not skip_pipeline:
         _nox(c, "pipeline", posargs=shlex.split(pipeline_args))
+
+
+# --- The deploy engine (platform_deploy/): the same commands the pipeline runs.
+
+
+def _deploy_args(env: str, kubeconfig: str, context: str) -> list[str]:
+    args = ["--env", env]
+    args += ["--kubeconfig", kubeconfig] if kubeconfig else []
+    return args + (["--context", context] if context else [])
+
+
+@task(
+    help={
+        "env": "ci (the pipeline's k3s) or prod, as named in deploy/environments.yaml",
+        "plan": "only show what would change (Helm's server-side dry run, a server-side "
+        "diff of the static manifests, the preflight); change nothing",
+        "yes": "do not ask for confirmation (prod asks otherwise; ci never asks)",
+        "kubeconfig": "the kubeconfig (default: $KUBECONFIG, then ~/.kube/config)",
+        "context": "its context (default: the current one); the cluster is still checked "
+        "by identity (API server or kube-system UID), never by this name",
+        "values": "RELEASE=FILE, a values file appended for one release, e.g. "
+        "platform=deploy/image-digests/prod.yaml; repeatable",
+    },
+    iterable=["values"],
+)
+def deploy(
+    c: Context,
+    env: str,
+    plan: bool = False,
+    yes: bool = False,
+    kubeconfig: str = "",
+    context: str = "",
+    values: list[str] | None = None,
+) -> None:
+    """Deploy an environment: preflight, namespaces, secrets, releases, policies, verify.
+
+    Refuses a cluster that is not the environment's; asks before changing production; a
+    rerun changes nothing; secret values never appear in the output.
+    """
+    if shutil.which("nox") is None:
+        raise Exit("nox is not installed: see README.md, 'On a fresh machine'.", code=2)
+    args = ["deploy", *_deploy_args(env, kubeconfig, context)]
+    args += ["--plan"] if plan else []
+    args += ["--yes"] if yes else []
+    for item in values or []:
+        args += ["--values", item]
+    # A terminal, so that the confirmation prompt can be answered.
+    c.run(shlex.join(["nox", "--sessions", "deploy", "--", *args]), pty=True)
+
+
+@task(
+    help={
+        "env": "ci or prod, as named in deploy/environments.yaml",
+        "kubeconfig": "the kubeconfig (default: $KUBECONFIG, then ~/.kube/config)",
+        "context": "its context (default: the current one); checked by identity too",
+    }
+)
+def verify(c: Context, env: str, kubeconfig: str = "", context: str = "") -> None:
+    """Verify a deployed environment and print a table of checks; fails if any fails.
+
+    Rollouts ready, a completion through the gateway, its trace in Langfuse with model,
+    usage, cost and latency, an ERROR observation for a failing request, NetworkPolicy probes.
+    """
+    _nox(c, "verify", posargs=_deploy_args(env, kubeconfig, context))

@@ -98,8 +98,10 @@ def _helm_binary() -> Path:
 
 def _confirm(environment: str) -> Any:
     def ask(prompt: str) -> bool:
+        from platform_deploy.engine import NotConfirmed
+
         if not sys.stdin.isatty():
-            return False
+            raise NotConfirmed("no terminal to confirm on: pass --yes to deploy without asking")
         return input(prompt).strip() == environment
 
     return ask
