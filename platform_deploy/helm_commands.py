@@ -84,12 +84,13 @@ def parse_list(text: str) -> list[ReleaseState]:
 
 
 def list_argv(release: Release, target: KubeTarget) -> list[str]:
-    # --all: pending and failed releases too, which are exactly the ones to stop on.
+    # Helm 4's list has no --all: name every state, so that pending and failed releases
+    # (exactly the ones to stop on) are listed too.
     return [
         "list",
         "--namespace",
         release.namespace,
-        "--all",
+        *("--deployed", "--failed", "--pending", "--uninstalling"),
         "--filter",
         f"^{release.name}$",
         "--output",
