@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -74,8 +75,8 @@ def test_every_argv_parses(
             if release.local_chart is None:
                 continue  # a repository chart would be downloaded first; its flags are the same
             source = chart_source(release, versions)
-            for action in ("install", "upgrade"):
-                verb = "install" if action == "install" else "upgrade"
+            verbs: tuple[Literal["install", "upgrade"], ...] = ("install", "upgrade")
+            for verb in verbs:
                 argvs.append(
                     apply_argv(verb, release, source, release.values, settings[name], target)
                 )
