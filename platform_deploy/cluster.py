@@ -25,6 +25,10 @@ class KubeconfigMissing(RuntimeError):
     """The kubeconfig file named does not exist."""
 
 
+class KindUnknown(RuntimeError):
+    """The API server does not serve a kind the deploy applies (its operator is missing)."""
+
+
 class Cluster(Protocol):
     def identity(self) -> ObservedCluster: ...
 
@@ -90,11 +94,19 @@ class KubeCluster:
         return dict(result) if isinstance(result, Mapping) else {}
 
     def _resource(self, manifest: Mapping[str, Any]) -> Any:
+        from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
         if self._dynamic is None:
             self._dynamic = self._dynamic_class(self._api)
-        return self._dynamic.resources.get(
-            api_version=manifest["apiVersion"], kind=manifest["kind"]
-        )
+        try:
+            return self._dynamic.resources.get(
+                api_version=manifest["apiVersion"], kind=manifest["kind"]
+            )
+        except ResourceNotFoundError:
+            raise KindUnknown(
+                f"the cluster serves no {manifest['apiVersion']} {manifest['kind']}: install "
+                "what provides it first (External Secrets Operator 2.9.0 for external-secrets.io)"
+            ) from None
 
     def identity(self) -> ObservedCluster:
         host = str(self._api.configuration.host)
@@ -203,7 +215,11 @@ class KubeCluster:
         deadline = time.monotonic() + 30
         while session.is_open() and time.monotonic() < deadline:
             session.update(timeout=1)
-            output.append(session.read_stdout())
+            # Only what has arrived: read_stdout without data would block until the timeout.
+            if session.peek_stdout():
+                output.append(session.read_stdout())
+            if session.peek_stderr():
+                output.append(session.read_stderr())
         session.close()
         return "".join(output)
 

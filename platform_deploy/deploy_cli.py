@@ -37,6 +37,7 @@ _KINDS = {
     "NotConfirmed": "not confirmed",
     "HelmError": "helm",
     "VerifyError": "verify",
+    "KindUnknown": "missing API",
 }
 
 

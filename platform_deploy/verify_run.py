@@ -117,19 +117,33 @@ class Verifier:
             "X-Session-Id": session,
             "X-User-Id": "platform-verify",
         }
-        status, raw = self.cluster.http(
-            self.settings.verify.gateway,
-            "POST",
-            "/v1/chat/completions",
-            headers,
-            json.dumps(body).encode(),
-        )
+        try:
+            status, raw = self.cluster.http(
+                self.settings.verify.gateway,
+                "POST",
+                "/v1/chat/completions",
+                headers,
+                json.dumps(body).encode(),
+            )
+        except Exception as error:
+            # Unreachable is a failed check in the table, not an aborted verification.
+            self.say(f"gateway not reached: {self.redactor.error_message(error)}")
+            return 0, None
         return status, _json(raw)
 
     def _langfuse_get(self, auth: str, path: str, query: Mapping[str, str]) -> Any:
         headers = {"Authorization": f"Basic {auth}"}
-        status, raw = self.langfuse("GET", f"{path}?{urllib.parse.urlencode(query)}", headers, None)
-        return _json(raw) if status == 200 else None
+        try:
+            status, raw = self.langfuse(
+                "GET", f"{path}?{urllib.parse.urlencode(query)}", headers, None
+            )
+        except Exception as error:
+            self.say(f"Langfuse not reached: {self.redactor.error_message(error)}")
+            return None
+        if status != 200:
+            self.say(f"Langfuse {path}: HTTP {status}")
+            return None
+        return _json(raw)
 
     def _poll_trace(self, auth: str, session: str, judge: Callable[[Any, Any], Check]) -> Check:
         deadline = self.clock() + self.settings.verify.trace_timeout_s
@@ -173,6 +187,9 @@ class Verifier:
             self._poll_trace(auth, failing, lambda _t, o: error_observation_check(failing, o))
         )
         for probe in verify.probes:
-            code, detail = self.cluster.run_probe(probe, verify.probe_image, 120)
+            try:
+                code, detail = self.cluster.run_probe(probe, verify.probe_image, 120)
+            except Exception as error:
+                code, detail = None, self.redactor.error_message(error)[:120]
             checks.append(probe_check(probe, code, detail))
         return checks

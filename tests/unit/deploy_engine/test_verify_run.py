@@ -108,3 +108,44 @@ def test_verification_asks_the_right_questions_and_passes(
     assert any(c.startswith("/api/public/observations?traceId=") for c in calls)
     # Keys read for verification are known to the redactor at once.
     assert CLIENT_KEY not in redactor.redact(f"Bearer {CLIENT_KEY}")
+
+
+class DownCluster(GatewayCluster):
+    def http(
+        self,
+        service: ServiceRef,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+    ) -> tuple[int, bytes]:
+        raise ConnectionError(f"no ready pod; header was {headers.get('Authorization')}")
+
+
+def test_an_unreachable_gateway_is_a_failed_check_and_no_key_is_printed(
+    settings: dict[EnvironmentName, DeploySettings],
+) -> None:
+    cluster = DownCluster()
+    cluster.objects[("Secret", "default", "gateway-test-client")] = _secret(
+        "default", "gateway-test-client", {"api-key": CLIENT_KEY}
+    )
+    cluster.objects[("Secret", "default", "langfuse-credentials")] = _secret(
+        "default",
+        "langfuse-credentials",
+        {"LANGFUSE_PUBLIC_KEY": PUBLIC, "LANGFUSE_SECRET_KEY": SECRET},
+    )
+    output: list[str] = []
+    ticks = iter(range(0, 10000, 100))
+    checks = Verifier(
+        settings["ci"],
+        cluster,
+        _langfuse([]),
+        Redactor(),
+        output.append,
+        clock=lambda: float(next(ticks)),
+        sleep=lambda _s: None,
+    ).run()
+    failed = {c.name for c in checks if not c.ok}
+    assert "chat completion through the gateway" in failed
+    assert any("not reached" in line for line in output)
+    assert not any(CLIENT_KEY in line for line in output)
