@@ -243,3 +243,44 @@ def test_no_secret_value_reaches_output(
     # An error that quotes a value (a failing Helm, an API answer) is redacted too.
     error = RuntimeError(f"helm upgrade failed: password {values[0]} rejected")
     assert values[0] not in run.engine.redactor.error_message(error)
+
+
+def test_prod_plan_over_a_running_langfuse(
+    environments: dict[EnvironmentName, Environment],
+    settings: dict[EnvironmentName, DeploySettings],
+    versions: Versions,
+) -> None:
+    import json
+    from pathlib import Path
+
+    from platform_deploy.helm_commands import parse_list
+
+    recorded = Path(__file__).parent / "recorded"
+    cluster = FakeCluster(uid=PROD_UID)
+    for namespace in ("default", "langfuse", "external-secrets"):
+        cluster.objects[("Namespace", "", namespace)] = {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": namespace, "labels": {"app.kubernetes.io/part-of": "ai-platform"}},
+        }
+    for secret in json.loads((recorded / "langfuse_namespace_secrets.json").read_text())["items"]:
+        cluster.objects[("Secret", "langfuse", secret["metadata"]["name"])] = secret
+    helm = FakeHelm()
+    state = parse_list((recorded / "helm_list_langfuse_deployed.json").read_text())[0]
+    values = json.loads((recorded / "helm_get_values_langfuse.json").read_text())
+    helm.releases["langfuse"] = (state, values, "")
+    run = _engine(environments["prod"], _prod(settings), versions, cluster, helm)
+    findings = run.engine.plan()
+    text = "\n".join(run.output)
+    assert [e for e in run.cluster.writes if not e.startswith("dry-run")] == []
+    assert "upgrade   langfuse/langfuse: chart langfuse-1.2.17 -> langfuse-1.5.41" in text
+    assert "STOP Secret langfuse-postgresql" in text
+    assert "INFO rollback: helm rollback langfuse 7 --namespace langfuse --wait=watcher" in text
+    assert "INFO SALT carry-over: compared with the store once langfuse-salt has synced" in text
+    assert "create from $DOPPLER_TOKEN Secret external-secrets/doppler-token" in text
+    assert "create    ExternalSecret langfuse/langfuse-salt (absent)" in text
+    assert "install   default/platform: not installed" in text
+    assert "dry-run upgrade langfuse" in run.cluster.writes
+    assert sum(f.level == "stop" for f in findings) == 1
+    # The running SALT, read to be compared, is never shown.
+    assert "c2FsdC1vZi10aGUtcnVubmluZy1sYW5nZnVzZQ==" not in text
