@@ -5,6 +5,7 @@ same shape the unit tests' recorded answers have.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import time
 from collections.abc import Mapping, Sequence
@@ -37,6 +38,8 @@ class Cluster(Protocol):
     def apply(self, manifest: Mapping[str, Any], dry_run: bool) -> dict[str, Any]: ...
 
     def create_if_absent(self, manifest: Mapping[str, Any]) -> bool: ...
+
+    def delete(self, manifest: Mapping[str, Any]) -> None: ...
 
     def read_secret(self, namespace: str, name: str) -> dict[str, Any] | None: ...
 
@@ -156,6 +159,15 @@ class KubeCluster:
         except ConflictError:
             return False
         return True
+
+    def delete(self, manifest: Mapping[str, Any]) -> None:
+        from kubernetes.dynamic.exceptions import NotFoundError
+
+        metadata = manifest["metadata"]
+        with contextlib.suppress(NotFoundError):
+            self._resource(manifest).delete(
+                name=metadata["name"], namespace=metadata.get("namespace")
+            )
 
     def read_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
         from kubernetes.client.exceptions import ApiException

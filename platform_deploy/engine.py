@@ -7,6 +7,7 @@ only from Environment and DeploySettings.
 
 from __future__ import annotations
 
+import copy
 import os
 import secrets
 import time
@@ -38,8 +39,11 @@ from platform_deploy.identity import check_identity
 from platform_deploy.inventory import Inventory
 from platform_deploy.object_diff import classify, ready_condition
 from platform_deploy.preflight import (
+    SHADOW_SUFFIX,
     Finding,
     Observations,
+    overwrite_findings,
+    owned_by_external_secret,
     parse_config_get,
     preflight,
     stops,
@@ -282,6 +286,11 @@ class Engine:
         if namespaces_exist:
             for line in self._diff(manifests):
                 self.say(line)
+            for namespace, name in self._takeovers(manifests[1:]):
+                self.say(
+                    f"  compare   Secret {namespace}/{name} with the store (a shadow sync) "
+                    "before External Secrets takes it over"
+                )
         self.say(f"  then wait up to {self.settings.secrets.sync_timeout_s} s for every sync")
 
     def _plan_release(self, release: Release) -> None:
@@ -358,13 +367,64 @@ class Engine:
                 self.say(f"  kept Secret {ns}/{name}")
             return
         self._bootstrap()
-        manifests = [self._store(), *external_secrets(self.inventory, self.environment.name)]
+        self.cluster.apply(self._store(), dry_run=False)
+        manifests = external_secrets(self.inventory, self.environment.name)
+        self._check_takeovers(manifests)
         for manifest in manifests:
             self.cluster.apply(manifest, dry_run=False)
-        self._wait_synced(manifests[1:])
+        self._wait_synced(manifests)
         # Now the store's values are in the cluster: compare what must carry over.
         findings = self.observe(synced=True)
         self._report([f for f in findings if f.subject.endswith(("carry-over", "Redis"))])
+        if stops(findings):
+            raise DeployStop(self._stop_message(findings))
+
+    def _takeovers(self, manifests: Sequence[Manifest]) -> dict[tuple[str, str], dict[str, str]]:
+        """The running Secrets an ExternalSecret would take over (same name, not its own)."""
+        running: dict[tuple[str, str], dict[str, str]] = {}
+        for manifest in manifests:
+            namespace = str(manifest["metadata"]["namespace"])
+            name = str(manifest["spec"]["target"]["name"])
+            live = self.cluster.read_secret(namespace, name)
+            if live is None or owned_by_external_secret(live):
+                continue
+            values = decode_secret(live)
+            for value in values.values():
+                self.redactor.register(value)
+            running[(namespace, name)] = values
+        return running
+
+    def _check_takeovers(self, manifests: Sequence[Manifest]) -> None:
+        """Before External Secrets overwrites a running Secret, have the store deliver the same
+        keys into a shadow Secret and compare: a value that would change stops the deploy."""
+        running = self._takeovers(manifests)
+        if not running:
+            return
+        shadows = []
+        for manifest in manifests:
+            key = (str(manifest["metadata"]["namespace"]), str(manifest["spec"]["target"]["name"]))
+            if key in running:
+                shadow = copy.deepcopy(manifest)
+                shadow["metadata"]["name"] += SHADOW_SUFFIX
+                shadow["spec"]["target"]["name"] += SHADOW_SUFFIX
+                shadows.append(shadow)
+        delivered: dict[tuple[str, str], Mapping[str, str] | None] = {}
+        try:
+            for shadow in shadows:
+                self.cluster.apply(shadow, dry_run=False)
+            self._wait_synced(shadows)
+            for namespace, name in running:
+                secret = self.cluster.read_secret(namespace, name + SHADOW_SUFFIX)
+                values = decode_secret(secret) if secret is not None else None
+                for value in (values or {}).values():
+                    self.redactor.register(value)
+                delivered[(namespace, name)] = values
+        finally:
+            # The shadow Secrets are the ExternalSecrets' own: deleting those removes them.
+            for shadow in shadows:
+                self.cluster.delete(shadow)
+        findings = overwrite_findings(running, delivered)
+        self._report(findings)
         if stops(findings):
             raise DeployStop(self._stop_message(findings))
 

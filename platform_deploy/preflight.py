@@ -216,3 +216,43 @@ def parse_config_get(output: str) -> str:
     if len(lines) != 2 or lines[0] != "maxmemory-policy":
         raise ValueError(f"unexpected CONFIG GET answer ({len(lines)} lines)")
     return lines[1]
+
+
+SHADOW_SUFFIX = "-adopt-check"
+
+
+def owned_by_external_secret(secret: Mapping[str, Any]) -> bool:
+    references = (secret.get("metadata") or {}).get("ownerReferences") or []
+    return any(reference.get("kind") == "ExternalSecret" for reference in references)
+
+
+def overwrite_findings(
+    running: Mapping[tuple[str, str], Mapping[str, str]],
+    delivered: Mapping[tuple[str, str], Mapping[str, str] | None],
+) -> list[Finding]:
+    """External Secrets takes over a same-named Secret it does not own and overwrites it with
+    the store's values. running: (namespace, name) -> the values such a Secret holds now;
+    delivered: what the store delivered for it into a shadow Secret (None: nothing). A key
+    whose value would change is data lost (a database password, a session secret): stop."""
+    findings = []
+    for (namespace, name), values in sorted(running.items()):
+        subject = f"Secret {namespace}/{name}"
+        store = delivered.get((namespace, name))
+        if store is None:
+            findings.append(
+                Finding("stop", subject, "the store delivered nothing to compare it with")
+            )
+            continue
+        changed = sorted(key for key, value in store.items() if values.get(key) != value)
+        if changed:
+            findings.append(
+                Finding(
+                    "stop",
+                    subject,
+                    f"the store's value of {', '.join(changed)} differs from the running one; "
+                    "External Secrets would overwrite it: copy the running value into the store",
+                )
+            )
+        else:
+            findings.append(Finding("ok", subject, "the store holds the running values"))
+    return findings

@@ -71,6 +71,13 @@ class FakeCluster:
         self.writes.append(f"create {' '.join(_key(manifest))}")
         return True
 
+    def delete(self, manifest: Mapping[str, Any]) -> None:
+        if self.objects.pop(_key(manifest), None) is not None:
+            self.writes.append(f"delete {' '.join(_key(manifest))}")
+        if manifest.get("kind") == "ExternalSecret":  # the Secret it owns goes with it
+            target = manifest["spec"]["target"]["name"]
+            self.objects.pop(("Secret", manifest["metadata"]["namespace"], target), None)
+
     def read_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self.get({"kind": "Secret", "metadata": {"namespace": namespace, "name": name}})
 
@@ -101,6 +108,43 @@ class FakeCluster:
         body: bytes | None,
     ) -> tuple[int, bytes]:
         return 503, b"{}"
+
+
+class SyncingCluster(FakeCluster):
+    """External Secrets as the operator behaves: an applied ExternalSecret becomes Ready and
+    writes its target Secret from the store (remoteKey -> value), overwriting one it does
+    not own."""
+
+    def __init__(self, store: Mapping[str, str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.store = dict(store)
+
+    def apply(self, manifest: Mapping[str, Any], dry_run: bool) -> dict[str, Any]:
+        applied = super().apply(manifest, dry_run)
+        if manifest.get("kind") == "ExternalSecret" and not dry_run:
+            namespace = manifest["metadata"]["namespace"]
+            data = {
+                item["secretKey"]: base64.b64encode(
+                    self.store[item["remoteRef"]["key"]].encode()
+                ).decode()
+                for item in manifest["spec"]["data"]
+            }
+            target = manifest["spec"]["target"]["name"]
+            self.objects[("Secret", namespace, target)] = {
+                "kind": "Secret",
+                "metadata": {
+                    "name": target,
+                    "namespace": namespace,
+                    "ownerReferences": [
+                        {"kind": "ExternalSecret", "name": manifest["metadata"]["name"]}
+                    ],
+                },
+                "data": data,
+            }
+            self.objects[_key(manifest)]["status"] = {
+                "conditions": [{"type": "Ready", "status": "True", "reason": "SecretSynced"}]
+            }
+        return applied
 
 
 class FakeHelm:

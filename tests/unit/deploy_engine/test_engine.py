@@ -284,3 +284,65 @@ def test_prod_plan_over_a_running_langfuse(
     assert sum(f.level == "stop" for f in findings) == 1
     # The running SALT, read to be compared, is never shown.
     assert "c2FsdC1vZi10aGUtcnVubmluZy1sYW5nZnVzZQ==" not in text
+
+
+def _store_values(seed: int) -> dict[str, str]:
+    from platform_deploy.generated_secrets import generate
+
+    inventory = load_inventory()
+    values = generate(inventory, _random(seed))
+    return {
+        key.remote_key: values.value(spec.name, key.name)
+        for spec in inventory.in_environment("ci")
+        for key in spec.keys
+        if key.remote_key is not None
+    }
+
+
+def _running_redis(cluster: FakeCluster, password: str) -> None:
+    cluster.objects[("Secret", "default", "redis-secrets")] = {
+        "kind": "Secret",
+        "metadata": {"name": "redis-secrets", "namespace": "default"},
+        "data": {"redis-password": base64.b64encode(password.encode()).decode()},
+    }
+
+
+def test_a_takeover_that_would_change_a_running_secret_stops(
+    environments: dict[EnvironmentName, Environment],
+    settings: dict[EnvironmentName, DeploySettings],
+    versions: Versions,
+) -> None:
+    from tests.unit.deploy_engine.fakes import SyncingCluster
+
+    store = _store_values(5)
+    cluster = SyncingCluster(store, uid=PROD_UID)
+    _running_redis(cluster, "TheRunningRedisPassw0rd")
+    run = _engine(environments["prod"], _prod(settings), versions, cluster)
+    with pytest.raises(DeployStop, match="redis-secrets: the store's value of redis-password"):
+        run.engine.deploy(lambda _p: True, assume_yes=True)
+    # The real ExternalSecret never ran: the running password is still there; the shadow
+    # ExternalSecret was cleaned up.
+    live = run.cluster.read_secret("default", "redis-secrets")
+    assert live is not None
+    assert base64.b64decode(live["data"]["redis-password"]) == b"TheRunningRedisPassw0rd"
+    assert ("ExternalSecret", "default", "redis-secrets") not in run.cluster.objects
+    assert ("ExternalSecret", "default", "redis-secrets-adopt-check") not in run.cluster.objects
+    assert not any("TheRunningRedisPassw0rd" in line for line in run.output)
+
+
+def test_a_takeover_of_the_same_values_proceeds(
+    environments: dict[EnvironmentName, Environment],
+    settings: dict[EnvironmentName, DeploySettings],
+    versions: Versions,
+) -> None:
+    from tests.unit.deploy_engine.fakes import SyncingCluster
+
+    store = _store_values(5)
+    cluster = SyncingCluster(store, uid=PROD_UID)
+    _running_redis(cluster, store["REDIS_PASSWORD"])
+    run = _engine(environments["prod"], _prod(settings), versions, cluster)
+    run.engine.deploy(lambda _p: True, assume_yes=True)
+    log = run.cluster.writes
+    assert log.index("install langfuse") < log.index("install platform")
+    assert "apply ExternalSecret default redis-secrets" in log
+    assert any("OK   Secret default/redis-secrets" in line for line in run.output)

@@ -131,3 +131,24 @@ def test_redis_check_waits_for_its_password(adoption: AdoptionSettings) -> None:
     findings = preflight(pending, adoption, set(), None)
     assert stops(findings) == []
     assert "shared Redis: read once synced" in _messages(findings, "info")
+
+
+def test_a_secret_external_secrets_would_overwrite_must_match_the_store() -> None:
+    from platform_deploy.preflight import overwrite_findings, owned_by_external_secret
+
+    items = _load("langfuse_namespace_secrets.json")["items"]
+    assert not any(owned_by_external_secret(item) for item in items)
+    running = {("langfuse", "langfuse-clickhouse"): {"admin-password": "chLiveAdminPassw0rd"}}
+    same = overwrite_findings(
+        running, {("langfuse", "langfuse-clickhouse"): running[("langfuse", "langfuse-clickhouse")]}
+    )
+    assert [f.level for f in same] == ["ok"]
+    other = overwrite_findings(
+        running, {("langfuse", "langfuse-clickhouse"): {"admin-password": "new"}}
+    )
+    assert other[0].level == "stop"
+    assert "admin-password" in other[0].message
+    assert "chLiveAdminPassw0rd" not in other[0].message
+    assert overwrite_findings(running, {})[0].level == "stop"
+    eso = {"metadata": {"ownerReferences": [{"kind": "ExternalSecret", "name": "x"}]}}
+    assert owned_by_external_secret(eso)
