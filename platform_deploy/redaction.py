@@ -26,7 +26,11 @@ class Redactor:
 
     def register(self, value: str) -> None:
         """Remember a secret value, and the base64 form a Secret's data carries it in."""
-        for form in (value, value.strip(), base64.b64encode(value.encode()).decode("ascii")):
+        for form in (
+            value,
+            value.strip(),
+            base64.b64encode(value.encode("utf-8", "surrogateescape")).decode("ascii"),
+        ):
             if len(form) >= MIN_SECRET_LENGTH:
                 self._values.add(form)
 

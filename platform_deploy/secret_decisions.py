@@ -21,9 +21,13 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "platform-deploy"}
 
 
 def decode_secret(secret: Mapping[str, Any]) -> dict[str, str]:
-    """A Secret's values from the API's JSON shape (data is base64)."""
+    """A Secret's values from the API's JSON shape (data is base64). Bytes that are not UTF-8
+    (a certificate, a Helm release blob) survive exactly, so comparisons stay exact."""
     data = secret.get("data") or {}
-    return {str(key): base64.b64decode(value).decode() for key, value in data.items()}
+    return {
+        str(key): base64.b64decode(value).decode("utf-8", "surrogateescape")
+        for key, value in data.items()
+    }
 
 
 @dataclass(frozen=True)

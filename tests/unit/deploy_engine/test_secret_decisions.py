@@ -93,3 +93,22 @@ def test_created_manifest_carries_base64_data_and_our_label(inventory: Inventory
 def test_decode_recorded_secret() -> None:
     items = json.loads((RECORDED / "langfuse_namespace_secrets.json").read_text())["items"]
     assert decode_secret(items[1]) == {"admin-password": "chLiveAdminPassw0rd"}
+
+
+def test_binary_secret_data_decodes_without_error() -> None:
+    import base64
+
+    blob = base64.b64encode(b"\x1f\x8b\x08\x00binary").decode()
+    decoded = decode_secret({"data": {"release": blob}})
+    assert decoded["release"].encode("utf-8", "surrogateescape") == b"\x1f\x8b\x08\x00binary"
+
+
+def test_binary_values_can_be_registered_for_redaction() -> None:
+    import base64
+
+    from platform_deploy.redaction import Redactor
+
+    blob = base64.b64encode(b"\x1f\x8b\x08\x00binary-release").decode()
+    redactor = Redactor()
+    redactor.register(decode_secret({"data": {"release": blob}})["release"])
+    assert blob not in redactor.redact(f"data: {blob}")
