@@ -198,7 +198,20 @@ class Engine:
             if state is not None
             else None
         )
-        return preflight(observed, adoption, managed, rollback)
+        return [*self._half_finished(), *preflight(observed, adoption, managed, rollback)]
+
+    def _half_finished(self) -> list[Finding]:
+        """A release Helm left pending (or whose first install failed) stops the deploy at
+        the preflight, before namespaces or secrets change, not when its step comes."""
+        findings = []
+        for release in self.environment.releases:
+            namespace = {"apiVersion": "v1", "kind": "Namespace"}
+            if self.cluster.get({**namespace, "metadata": {"name": release.namespace}}) is None:
+                continue
+            decision = decide_release(self.helm.state(release), None, {}, {}, None)
+            if decision.action == "stop":
+                findings.append(Finding("stop", f"release {release.name}", decision.reason))
+        return findings
 
     def _redis_policy(self) -> tuple[str | None, str | None]:
         redis = self.settings.adoption.shared_redis

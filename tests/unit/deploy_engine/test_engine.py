@@ -346,3 +346,25 @@ def test_a_takeover_of_the_same_values_proceeds(
     assert log.index("install langfuse") < log.index("install platform")
     assert "apply ExternalSecret default redis-secrets" in log
     assert any("OK   Secret default/redis-secrets" in line for line in run.output)
+
+
+def test_a_half_finished_release_stops_at_the_preflight(
+    environments: dict[EnvironmentName, Environment],
+    settings: dict[EnvironmentName, DeploySettings],
+    versions: Versions,
+) -> None:
+    from platform_deploy.helm_commands import ReleaseState
+
+    cluster = FakeCluster()
+    cluster.objects[("Namespace", "", "default")] = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": "default"},
+    }
+    helm = FakeHelm()
+    pending = ReleaseState("platform", "default", 4, "pending-upgrade", "platform-0.1.0")
+    helm.releases["platform"] = (pending, {}, "")
+    run = _engine(environments["ci"], settings["ci"], versions, cluster, helm)
+    with pytest.raises(DeployStop, match=r"release platform: .*pending-upgrade"):
+        run.engine.deploy(lambda _p: True, assume_yes=True)
+    assert run.cluster.writes == []
