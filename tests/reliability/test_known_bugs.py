@@ -1,5 +1,6 @@
-"""Bugs the reliability suite found, each a failing test marked xfail(strict=True): when the
-bug is fixed the test passes, strict xfail turns that into a failure, and the marker goes."""
+"""Bugs the reliability suite found, kept as regression tests once fixed. While a bug is
+open its test is marked xfail(strict=True), so the fix turns it into a failure until the
+marker goes."""
 
 from __future__ import annotations
 
@@ -12,17 +13,9 @@ from tests.reliability.conftest import CLIENT
 pytestmark = pytest.mark.reliability
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="gateway bug: an upstream 429 always carries `Retry-After: 1`, whatever the "
-    "provider asked for. LiteLLM passes the provider's header on as "
-    "`llm_provider-retry-after`, and gateway/app.py `_upstream_error` reads only "
-    "`retry-after`, falling back to 1. Reproducer: POST /v1/chat/completions with "
-    "groq-llama and the message `[[emulator:status=429,retry_after=2]]`: the caller gets "
-    "429 with Retry-After 1, and LiteLLM's own answer has llm_provider-retry-after: 2.",
-)
 def test_a_429_passes_on_the_providers_retry_after(stack: LocalStack) -> None:
+    """Fixed: the gateway read only `retry-after`, and LiteLLM relays the provider's header
+    as `llm_provider-retry-after`, so every caller was told to retry after 1 s."""
     body = chat_body("groq-llama", "Slow down. [[emulator:status=429,retry_after=2]]")
     response = post_chat(stack, CLIENT, body, timeout=30)
     if response.status_code != 429:  # not the bug: fail for real, xfail does not apply

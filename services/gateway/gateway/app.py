@@ -394,6 +394,14 @@ class Gateway:
                 break
             tail = (tail + chunk)[-_STREAM_TAIL_BYTES:]
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        if not tail.rstrip().endswith(_SSE_DONE.rstrip()):
+            # The connection ended cleanly but the stream did not: say so, or the caller
+            # cannot tell a cut-off answer from a complete one.
+            exchange.error_code = "stream_truncated"
+            await _send_stream_error(
+                send, "LiteLLM ended the stream before it finished", "upstream_closed"
+            )
+            return
         await send({"type": "http.response.body", "body": b""})
         exchange.finished = True
         exchange.usage = _stream_usage(tail)
@@ -453,7 +461,13 @@ def _upstream_error(response: aiohttp.ClientResponse, body: bytes) -> GatewayErr
             code="upstream_auth",
         )
     if status == 429:
-        headers["retry-after"] = response.headers.get("retry-after", "1")
+        # LiteLLM passes the provider's own header on as llm_provider-retry-after.
+        retry_after = response.headers.get("retry-after") or response.headers.get(
+            "llm_provider-retry-after"
+        )
+        headers["retry-after"] = (
+            retry_after if retry_after is not None and retry_after.isdigit() else "1"
+        )
     return GatewayError(status, message, type_=type_, code=code, headers=headers, upstream=True)
 
 
