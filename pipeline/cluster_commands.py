@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 ENVIRONMENT = "ci"
+# Helm 4's list has no --all: name every state, so pending and failed releases show too.
+HELM_EVERY_STATE = ("--deployed", "--failed", "--pending", "--uninstalling", "--superseded")
 
 
 def deploy_command(kubeconfig: str, environment: str = ENVIRONMENT) -> list[str]:
@@ -57,11 +59,11 @@ CLUSTER_DIAGNOSTICS: tuple[Diagnostic, ...] = (
     Diagnostic("events.txt", ("kubectl", "get", "events", "-A", "--sort-by=.lastTimestamp")),
     Diagnostic("pods-described.txt", ("kubectl", "describe", "pods", "-A")),
     Diagnostic("networkpolicies.yaml", ("kubectl", "get", "networkpolicies", "-A", "-o", "yaml")),
-    Diagnostic("helm-releases.txt", ("helm", "list", "-A", "--all")),
+    Diagnostic("helm-releases.txt", ("helm", "list", "-A", *HELM_EVERY_STATE)),
 )
 # Machine-readable listings the per-pod and per-release commands are built from.
 PODS_JSON: tuple[str, ...] = ("kubectl", "get", "pods", "-A", "-o", "json")
-RELEASES_JSON: tuple[str, ...] = ("helm", "list", "-A", "--all", "-o", "json")
+RELEASES_JSON: tuple[str, ...] = ("helm", "list", "-A", *HELM_EVERY_STATE, "-o", "json")
 
 
 def _safe(name: str) -> str:
@@ -88,7 +90,7 @@ def pod_log_diagnostics(pods: Mapping[str, Any]) -> list[Diagnostic]:
 
 
 def helm_status_diagnostics(releases: Sequence[Mapping[str, Any]]) -> list[Diagnostic]:
-    """`helm status` of every release, pending and failed ones included (`--all`)."""
+    """`helm status` of every release, pending and failed ones included."""
     return [
         Diagnostic(
             f"helm/{_safe(str(release['namespace']))}.{_safe(str(release['name']))}.txt",

@@ -67,7 +67,16 @@ def test_the_cluster_wide_views_are_the_documented_ones() -> None:
     argvs = {diagnostic.argv for diagnostic in CLUSTER_DIAGNOSTICS}
     assert ("kubectl", "get", "pods", "-A", "-o", "wide") in argvs
     assert ("kubectl", "get", "events", "-A", "--sort-by=.lastTimestamp") in argvs
-    assert ("helm", "list", "-A", "--all") in argvs
+    assert (
+        "helm",
+        "list",
+        "-A",
+        "--deployed",
+        "--failed",
+        "--pending",
+        "--uninstalling",
+        "--superseded",
+    ) in argvs
     assert len({diagnostic.file for diagnostic in CLUSTER_DIAGNOSTICS}) == len(CLUSTER_DIAGNOSTICS)
 
 
