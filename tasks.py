@@ -10,15 +10,18 @@ from invoke.exceptions import Exit
 from invoke.tasks import task
 
 
-def _nox(c: Context, *sessions: str, posargs: list[str] | None = None) -> None:
+def _nox(
+    c: Context, *sessions: str, posargs: list[str] | None = None, env: dict[str, str] | None = None
+) -> None:
     if shutil.which("nox") is None:
         raise Exit("nox is not installed: see README.md, 'On a fresh machine'.", code=2)
     command = ["nox", "--sessions", *sessions]
     if posargs:
         command += ["--", *posargs]
-    c.run(shlex.join(command), pty=False)
+    c.run(shlex.join(command), pty=False, env=env or {})
 
 
+SHORT_RELIABILITY = {"RELIABILITY_SOAK_S": "20", "GATEWAY_FUZZ_EXAMPLES": "100"}
 # Every check that needs no container engine, cheapest first.
 OFFLINE_CHECKS = ("lint", "typecheck", "manifests", "nca", "checkov", "hadolint", "detect_secrets")
 
@@ -28,10 +31,14 @@ def test(c: Context, pytest_args: str = "") -> None:
     """Run every check that needs no container engine.
 
     Lint and strict typing; the deployment's manifests, policies (nca), checkov, hadolint
-    and detect-secrets; then the unit and integration tests (e2e tests skip without Docker).
+    and detect-secrets; the unit and integration tests (e2e tests skip without Docker);
+    then a short run of the reliability suite.
     """
     _nox(c, *OFFLINE_CHECKS)
     _nox(c, "tests", posargs=shlex.split(pytest_args))
+    # The reliability suite's short variant: the whole fault matrix, a 20 s soak and a
+    # 100-example fuzz (about 2 minutes); `nox -s reliability` runs the full one.
+    _nox(c, "reliability", env=SHORT_RELIABILITY)
 
 
 @task
