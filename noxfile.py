@@ -111,7 +111,8 @@ def lock(session: nox.Session) -> None:
 
 # --- The deployment (deploy/, platform_deploy/). Each analyser in an environment of its own:
 # checkov 3.x beside network-config-analyzer makes the resolver fall back to checkov 2.0.x.
-# Reference data comes from LANGFUSE_CHART_REFERENCE and EXTERNAL_SECRETS_CRDS (.ci/run).
+# Reference data comes from LANGFUSE_CHART_REFERENCE and EXTERNAL_SECRETS_CRDS (.ci/run sets
+# them where shared/ exists); without the first, the Langfuse reference is derived from the chart.
 
 # Rendering production needs image digests, which the pipeline supplies; this one only
 # satisfies the chart's format check when an analyser reads the rendered files.

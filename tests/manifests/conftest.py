@@ -13,7 +13,12 @@ from platform_deploy import helm_binary
 from platform_deploy.environments import ENVIRONMENT_NAMES, EnvironmentName, load_environments
 from platform_deploy.helm import Helm
 from platform_deploy.inventory import Inventory, load_inventory
-from platform_deploy.langfuse_chart import Reference, obtain_chart
+from platform_deploy.langfuse_chart import (
+    REFERENCE_ENV,
+    Reference,
+    obtain_chart,
+    resolve_reference,
+)
 from platform_deploy.rendering import EnvironmentRender, render_environment
 from platform_deploy.versions import Versions, load_versions
 
@@ -55,9 +60,16 @@ def inventory() -> Inventory:
 
 
 @pytest.fixture(scope="session")
-def reference() -> Reference:
+def reference(
+    helm: Helm, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Reference:
+    """LANGFUSE_CHART_REFERENCE's folder, or the same derived from the chart (cached in this
+    session's tmp dir); neither is a failure naming both."""
+    cache = tmp_path_factory.getbasetemp() / "langfuse-chart-reference"
     try:
-        return Reference.from_environment()
+        if os.environ.get(REFERENCE_ENV):  # no need to pull the chart for it
+            return Reference.from_environment()
+        return resolve_reference(helm, request.getfixturevalue("langfuse_chart"), cache)
     except (LookupError, FileNotFoundError) as error:
         pytest.fail(str(error))
 
