@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from devstack.processes import LOOPBACK, ManagedProcess, StackError, free_port
-from devstack.stack import LocalStack
+from devstack.stack import LITELLM_SERVER_ARGS, LocalStack
 
 NGINX_CONF = """\
 worker_processes 1;
@@ -108,7 +108,9 @@ def litellm_variant(
     """Another LiteLLM on the same config, run another way (workers, server)."""
     port = free_port()
     base = stack.litellm_process(litellm_bin)
-    argv = [str(port) if arg == str(stack.ports.litellm) else arg for arg in base.argv]
+    # The stack's own server flags are replaced, not added to: each variant names its own.
+    argv = [str(port) if arg == str(stack.ports.litellm) else arg for arg in base.argv
+            if arg not in LITELLM_SERVER_ARGS]  # fmt: skip
     process = dataclasses.replace(
         base, name=f"litellm-{name}", argv=[*argv, *extra_args],
         log_path=stack.run_dir / f"litellm-{name}.log",
