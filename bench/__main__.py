@@ -273,6 +273,8 @@ def _litellm_servers(stack: LocalStack, plan: Plan) -> dict[str, Any]:
         try:
             url = f"http://{LOOPBACK}:{port}"
             request = _request(url, stack.secrets.litellm_master_key, "groq-llama")
+            # Warm every worker first: a cold worker's first requests are not its speed.
+            asyncio.run(closed_loop(request, 4, 40))
             steps = []
             for rate in plan.litellm_rates:
                 _progress(f"LiteLLM {name}: {rate:g}/s")

@@ -24,9 +24,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 LITELLM_CONFIG = REPO_ROOT / "services" / "litellm" / "config.yaml"
 EMULATOR_SOURCE = REPO_ROOT / "services" / "provider-emulator"
 GATEWAY_SOURCE = REPO_ROOT / "services" / "gateway"
-# How LiteLLM is served, here as in its image (services/litellm/Dockerfile): Granian held
-# 80 requests/s with p99 < 50 ms on one core where uvicorn held 45 (bench/results).
-LITELLM_SERVER_ARGS = ("--run_granian",)
+# How LiteLLM is served, here as in its image (services/litellm/Dockerfile): its default,
+# uvicorn with one worker. In repeated bench runs Granian held the same 45-60 requests/s
+# with p99 < 50 ms on this machine for ~330 MB more; two workers no more per core.
+LITELLM_SERVER_ARGS: tuple[str, ...] = ()
 MODELS = ("claude-sonnet", "groq-llama")
 
 # The development client of `invoke dev`: a documented, low-entropy key that only the
