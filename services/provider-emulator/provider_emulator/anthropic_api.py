@@ -49,6 +49,7 @@ ROLES = ("user", "assistant")
 
 class AnthropicApi(ProviderApi):
     name = "anthropic"
+    fault_messages = FAULT_MESSAGES
 
     def __init__(self, keys: Set[str]) -> None:
         self._keys = keys
@@ -98,10 +99,6 @@ class AnthropicApi(ProviderApi):
             input_tokens=input_tokens,
             last_user_text=last_user_text,
         )
-
-    def fault_error(self, status: int, retry_after: int | None) -> ApiError:
-        message = FAULT_MESSAGES.get(status, f"emulated error with status {status}")
-        return ApiError(status, message, retry_after=retry_after)
 
     def error_response(self, error: ApiError, request_id: str) -> web.Response:
         kind = ERROR_TYPES.get(

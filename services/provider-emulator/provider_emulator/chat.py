@@ -40,6 +40,9 @@ class ProviderApi(abc.ABC):
     """One emulated provider: its authentication, request validation and response shapes."""
 
     name: str  # "anthropic" | "openai", as the request log shows it
+    # The message a ``status=<code>`` fault answers with, per status; distinctive ("emulated")
+    # so tests can find it downstream.
+    fault_messages: dict[int, str]
 
     @abc.abstractmethod
     def check_request(self, request: web.Request) -> None:
@@ -49,9 +52,10 @@ class ProviderApi(abc.ABC):
     def parse_body(self, body: dict[str, Any]) -> ChatRequest:
         """Validate the JSON body; raise ApiError(400) naming the offending field."""
 
-    @abc.abstractmethod
     def fault_error(self, status: int, retry_after: int | None) -> ApiError:
         """The error a ``status=<code>`` fault answers with, with a distinctive message."""
+        message = self.fault_messages.get(status, f"emulated error with status {status}")
+        return ApiError(status, message, retry_after=retry_after)
 
     @abc.abstractmethod
     def error_response(self, error: ApiError, request_id: str) -> web.Response:

@@ -52,6 +52,7 @@ SYSTEM_FINGERPRINT = "fp_emulator"
 
 class OpenAiApi(ProviderApi):
     name = "openai"
+    fault_messages = FAULT_MESSAGES
 
     def __init__(self, keys: Set[str]) -> None:
         self._keys = keys
@@ -104,10 +105,6 @@ class OpenAiApi(ProviderApi):
             last_user_text=last_user_text,
             include_usage=include_usage,
         )
-
-    def fault_error(self, status: int, retry_after: int | None) -> ApiError:
-        message = FAULT_MESSAGES.get(status, f"emulated error with status {status}")
-        return ApiError(status, message, retry_after=retry_after)
 
     def error_response(self, error: ApiError, request_id: str) -> web.Response:
         kind, code = ERROR_KINDS.get(
