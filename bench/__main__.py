@@ -30,10 +30,8 @@ from bench.loadgen import Request, closed_loop, open_loop, summarize
 from bench.report import write_chart, write_markdown
 from bench.targets import (
     direct_gateway_process,
-    group_rss_mb,
     litellm_variant,
     nginx_process,
-    rss_mb,
 )
 from devstack.langfuse_receiver import ReceiverClient
 from devstack.processes import LOOPBACK, ManagedProcess
@@ -201,8 +199,8 @@ def run(plan: Plan, run_dir: Path) -> dict[str, Any]:
         bench = Bench(stack, nginx_port, gateway_port)
         results: dict[str, Any] = {}
         rss: dict[str, Any] = {
-            "gateway_before_mb": rss_mb(gateway),
-            "litellm_before_mb": rss_mb(stack.processes["litellm"]),
+            "gateway_before_mb": gateway.rss_mb(),
+            "litellm_before_mb": stack.processes["litellm"].rss_mb(),
         }
         results["sequential"] = {
             t: bench.sequential(t, plan.sequential) for t in ("direct", "nginx", "gateway")
@@ -236,9 +234,9 @@ def run(plan: Plan, run_dir: Path) -> dict[str, Any]:
         while served < plan.rss_requests:  # top up to the request count the RSS target names
             served += bench.open("gateway", plan.rate * 2, plan.duration_s)["requests"]
         rss |= {
-            "gateway_after_mb": rss_mb(gateway),
+            "gateway_after_mb": gateway.rss_mb(),
             "gateway_requests": served,
-            "litellm_after_mb": rss_mb(stack.processes["litellm"]),
+            "litellm_after_mb": stack.processes["litellm"].rss_mb(),
         }
         results["rss"] = rss
         results["langfuse"] = _langfuse_scenarios(stack, plan)
@@ -288,7 +286,7 @@ def _litellm_servers(stack: LocalStack, plan: Plan) -> dict[str, Any]:
             best = max(held, default=0)
             results[name] = {"steps": steps, "highest_rate_p99_under_50ms": best,
                              "workers": workers, "rps_per_worker": best / workers,
-                             "rss_mb": group_rss_mb(process)}  # fmt: skip
+                             "rss_mb": process.rss_mb()}  # fmt: skip
         finally:
             process.stop()
     return results

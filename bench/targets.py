@@ -59,47 +59,11 @@ def direct_gateway_process(stack: LocalStack) -> tuple[ManagedProcess, int]:
     The emulator checks the bearer key as Groq would, so this gateway presents the
     emulator's Groq key where it would present LiteLLM's master key.
     """
-    port = free_port()
-    base = stack.gateway_process()
-    process = dataclasses.replace(
-        base, name="gateway-direct",
-        env={**base.env, "GATEWAY_PORT": str(port), "GATEWAY_LITELLM_URL": stack.emulator_url,
-             "GATEWAY_LITELLM_MASTER_KEY": stack.secrets.groq_api_key},
-        log_path=stack.run_dir / "gateway-direct.log",
-        ready_url=f"http://{LOOPBACK}:{port}/readyz",
-    )  # fmt: skip
-    return process, port
-
-
-def rss_mb(process: ManagedProcess) -> float | None:
-    """Resident memory of the process (not its children), from /proc."""
-    if process.pid is None:
-        return None
-    try:
-        for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        return None
-    return None
-
-
-def group_rss_mb(process: ManagedProcess) -> float | None:
-    """Resident memory of the process and everything in its process group (its workers)."""
-    if process.pid is None:
-        return None
-    total_kb = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) != process.pid:  # field 5 of stat: the process group id
-                continue
-            for line in (stat.parent / "status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total_kb += int(line.split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-    return round(total_kb / 1024, 1)
+    return stack.spare_gateway_process(
+        "gateway-direct",
+        GATEWAY_LITELLM_URL=stack.emulator_url,
+        GATEWAY_LITELLM_MASTER_KEY=stack.secrets.groq_api_key,
+    )
 
 
 def litellm_variant(

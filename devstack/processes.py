@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO
 
 LOOPBACK = "127.0.0.1"
+PROC = Path("/proc")
 
 
 class StackError(RuntimeError):
@@ -50,6 +51,29 @@ def http_ok(url: str, timeout: float = 1.0) -> bool:
             return 200 <= status < 300
     except (urllib.error.URLError, OSError, ValueError):
         return False
+
+
+def _vm_rss_kib(status: Path) -> int:
+    for line in status.read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0  # a zombie has no VmRSS line
+
+
+def group_rss_kib(leader_pid: int) -> int:
+    """VmRSS (/proc/<pid>/status) summed over the process group that `leader_pid` leads.
+
+    Every stack process leads its own group, so this also counts workers a server forks."""
+    total = 0
+    for stat in PROC.glob("[0-9]*/stat"):
+        try:
+            # The command name may hold spaces or parentheses: fields start after the last ')'.
+            fields = stat.read_text().rpartition(")")[2].split()
+            if int(fields[2]) == leader_pid:
+                total += _vm_rss_kib(stat.with_name("status"))
+        except (OSError, ValueError, IndexError):
+            continue  # the process exited while we looked
+    return total
 
 
 def _signal_group(pgid: int, signum: signal.Signals) -> None:
@@ -144,6 +168,14 @@ class ManagedProcess:
             self._log.close()
             self._log = None
         return popen.returncode
+
+    def rss_mb(self) -> float | None:
+        """Resident memory of the process and its group (workers, a traced child), in MB."""
+        return (
+            round(group_rss_kib(self._popen.pid) / 1024, 1)
+            if self.running and self._popen
+            else None
+        )
 
     def log_tail(self, lines: int = 30) -> str:
         try:

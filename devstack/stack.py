@@ -7,6 +7,7 @@ their environment (never argv, so `ps` does not show them) or a 0600 file.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -344,6 +345,23 @@ class LocalStack:
             log_path=self.run_dir / "gateway.log",
             ready_url=f"{self.gateway_url}/readyz",
         )
+
+    def spare_gateway_process(
+        self, name: str | None = None, **env: str
+    ) -> tuple[ManagedProcess, int]:
+        """A second gateway beside the stack's, on a free port, with settings changed; named
+        (and its log file) after its port unless a name is given."""
+        port = free_port()
+        name = name or f"gateway-{port}"
+        base = self.gateway_process()
+        process = dataclasses.replace(
+            base,
+            name=name,
+            env={**base.env, "GATEWAY_PORT": str(port), **env},
+            log_path=self.run_dir / f"{name}.log",
+            ready_url=f"http://{LOOPBACK}:{port}/readyz",
+        )
+        return process, port
 
     # -- lifecycle ----------------------------------------------------------------------
 

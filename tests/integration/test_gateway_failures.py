@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import signal
 import threading
 import time
@@ -28,15 +27,7 @@ def extra_gateway(stack: LocalStack) -> Iterator[GatewayFactory]:
     started: list[ManagedProcess] = []
 
     def start(**env: str) -> tuple[ManagedProcess, str]:
-        port = free_port()
-        base = stack.gateway_process()
-        process = dataclasses.replace(
-            base,
-            name=f"gateway-{port}",
-            env={**base.env, "GATEWAY_PORT": str(port), **env},
-            log_path=base.log_path.with_name(f"gateway-{port}.log"),
-            ready_url=f"http://127.0.0.1:{port}/readyz",
-        )
+        process, port = stack.spare_gateway_process(**env)
         process.start(ready_timeout=20)
         started.append(process)
         return process, f"http://127.0.0.1:{port}"

@@ -7,12 +7,8 @@ import dataclasses
 import os
 import signal
 from collections.abc import Iterator
-from pathlib import Path
 
-from devstack.processes import LOOPBACK, free_port
 from devstack.stack import LocalStack
-
-PROC = Path("/proc")
 
 
 @contextlib.contextmanager
@@ -40,40 +36,9 @@ def spare_gateway(stack: LocalStack, **env: str) -> Iterator[LocalStack]:
 
     Yields a view of `stack` whose gateway is the spare one, so every helper that takes a
     stack calls it; the main gateway keeps its own settings for the other faults."""
-    port = free_port()
-    base = stack.gateway_process()
-    process = dataclasses.replace(
-        base,
-        name=f"gateway-{port}",
-        env={**base.env, "GATEWAY_PORT": str(port), **env},
-        log_path=base.log_path.with_name(f"gateway-{port}.log"),
-        ready_url=f"http://{LOOPBACK}:{port}/readyz",
-    )
+    process, port = stack.spare_gateway_process(**env)
     process.start(ready_timeout=30)
     try:
         yield dataclasses.replace(stack, ports=dataclasses.replace(stack.ports, gateway=port))
     finally:
         process.stop()
-
-
-def _vm_rss_kib(status: Path) -> int:
-    for line in status.read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0  # a zombie has no VmRSS line
-
-
-def group_rss_kib(leader_pid: int) -> int:
-    """VmRSS (/proc/<pid>/status) summed over the process group that `leader_pid` leads.
-
-    Every stack process leads its own group, so this also counts workers a server forks."""
-    total = 0
-    for stat in PROC.glob("[0-9]*/stat"):
-        try:
-            # The command name may hold spaces or parentheses: fields start after the last ')'.
-            fields = stat.read_text().rpartition(")")[2].split()
-            if int(fields[2]) == leader_pid:
-                total += _vm_rss_kib(stat.with_name("status"))
-        except (OSError, ValueError, IndexError):
-            continue  # the process exited while we looked
-    return total

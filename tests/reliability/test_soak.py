@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
+from devstack.processes import group_rss_kib
 from devstack.stack import LocalStack
 from tests.reliability.chain import gateway_in_flight, provider_idle, wait_until
 from tests.reliability.conftest import CLIENT
 from tests.reliability.report import Report
 from tests.reliability.soak import open_loop
-from tests.reliability.stack_control import group_rss_kib
 
 pytestmark = pytest.mark.reliability
 
