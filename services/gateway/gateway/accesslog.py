@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import asdict, dataclass
-from typing import TextIO
+from dataclasses import dataclass
+from typing import BinaryIO
 
 import orjson
 
@@ -28,10 +28,13 @@ class RequestRecord:
 
 
 class AccessLog:
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self._stream = stream or sys.stdout
+    def __init__(self, stream: BinaryIO | None = None) -> None:
+        self._stream = stream or sys.stdout.buffer
 
     def write(self, record: RequestRecord) -> None:
-        line = {"ts": round(time.time(), 3), "event": "request", **asdict(record)}
-        self._stream.write(orjson.dumps(line).decode() + "\n")
+        # orjson serialises the slotted dataclass itself (dataclasses.asdict cost more than
+        # the rest of the line): its object, opened up to put the timestamp and event first.
+        # One write of bytes per line, flushed, so that a crash loses no finished request.
+        head = b'{"ts":%.3f,"event":"request",' % time.time()
+        self._stream.write(head + orjson.dumps(record)[1:] + b"\n")
         self._stream.flush()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -197,7 +197,7 @@ class Gateway:
 
     async def _chat(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = request_headers(scope, _WANTED)
-        exchange = _Exchange(request_id=uuid.uuid4().hex, started=time.perf_counter())
+        exchange = _Exchange(request_id=secrets.token_hex(16), started=time.perf_counter())
         self.metrics.in_flight.inc()
         handler = asyncio.current_task()
         watcher: asyncio.Task[None] | None = None
@@ -343,12 +343,17 @@ class Gateway:
         exchange.usage = _usage_of(body)
         exchange.status = 200
         exchange.overhead_s = (sent - exchange.started) + (time.perf_counter() - received)
-        await self._start_response(send, exchange, 200, response.content_type)
+        await self._start_response(send, exchange, 200, response.content_type, len(body))
         await send({"type": "http.response.body", "body": body})
         exchange.finished = True
 
     async def _start_response(
-        self, send: Send, exchange: _Exchange, status: int, content_type: str
+        self,
+        send: Send,
+        exchange: _Exchange,
+        status: int,
+        content_type: str,
+        content_length: int | None = None,
     ) -> None:
         headers = {
             "x-request-id": exchange.request_id,
@@ -357,6 +362,9 @@ class Gateway:
         }
         if exchange.stream:
             headers["cache-control"] = "no-cache"
+        if content_length is not None:
+            # A known length spares the chunked encoding's extra write per answer.
+            headers["content-length"] = str(content_length)
         exchange.response_started = True
         await send(
             {

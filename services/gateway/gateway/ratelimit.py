@@ -14,8 +14,8 @@ retried for a second, so an outage costs no latency per request.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
-import uuid
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -132,7 +132,7 @@ class RateLimiter:
             return self._unavailable()
         keys = [f"gw:rpm:{client.name}", f"gw:tpm:{client.name}"]
         try:
-            result = await self._check(keys=keys, args=[WINDOW_MS, rpm, tpm, uuid.uuid4().hex])
+            result = await self._check(keys=keys, args=[WINDOW_MS, rpm, tpm, secrets.token_hex(8)])
         except (RedisError, OSError) as error:
             self._mark_down(error)
             return self._unavailable()
