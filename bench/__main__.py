@@ -20,6 +20,7 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,7 @@ class Plan:
 
     @classmethod
     def full(cls) -> Plan:
-        return cls(10, 200, 100, 2, 20, 300, (400, 700, 1000, 1300, 1600, 2000),
+        return cls(10, 200, 100, 3, 20, 300, (400, 700, 1000, 1300, 1600, 2000),
                    (10, 20, 30, 45, 60, 80, 100, 120), 10_000)  # fmt: skip
 
     @classmethod
@@ -109,15 +110,32 @@ class Bench:
         return summarize(samples, elapsed) | {"concurrency": concurrency}
 
     def max_rate(self, target: str, rates: tuple[float, ...], duration: float) -> Any:
-        """Step the rate up until p99 passes 50 ms or requests fail."""
-        steps = []
-        for rate in rates:
-            result = self.open(target, rate, duration)
-            steps.append(result)
-            if result["errors"] or result["latency_ms"]["p99"] >= 50:
-                break
-        held = [s["rate"] for s in steps if not s["errors"] and s["latency_ms"]["p99"] < 50]
-        return {"steps": steps, "highest_rate_p99_under_50ms": max(held, default=0)}
+        return step_up(lambda rate: self.open(target, rate, duration), rates)
+
+
+def step_up(run_at: Callable[[float], dict[str, Any]], rates: tuple[float, ...]) -> Any:
+    """Step the rate up until p99 passes 50 ms or requests fail, twice in a row.
+
+    A step that misses is run once more before the ladder stops: on two shared cores one
+    stall of the machine (it once hit nginx at 1300/s and not at 2000/s) would otherwise end
+    the ladder. A step counts as held if either run held it; both runs are in the results.
+    Every target is stepped by this one rule."""
+    steps = []
+    for rate in rates:
+        result = run_at(rate) | {"rate": rate}
+        if not _held(result):
+            retry = run_at(rate) | {"rate": rate}
+            kept, other = (retry, result) if _held(retry) else (result, retry)
+            result = kept | {"first_run_missed": True, "other_run": other}
+        steps.append(result)
+        if not _held(result):
+            break
+    held = [s["rate"] for s in steps if _held(s)]
+    return {"steps": steps, "highest_rate_p99_under_50ms": max(held, default=0)}
+
+
+def _held(result: dict[str, Any]) -> bool:
+    return not result["errors"] and result["latency_ms"]["p99"] < 50
 
 
 def _machine() -> dict[str, Any]:
@@ -273,18 +291,15 @@ def _litellm_servers(stack: LocalStack, plan: Plan) -> dict[str, Any]:
             request = _request(url, stack.secrets.litellm_master_key, "groq-llama")
             # Warm every worker first: a cold worker's first requests are not its speed.
             asyncio.run(closed_loop(request, 4, 40))
-            steps = []
-            for rate in plan.litellm_rates:
+
+            def run_at(rate: float, name: str = name, request: Request = request) -> dict[str, Any]:
                 _progress(f"LiteLLM {name}: {rate:g}/s")
-                summary = summarize(asyncio.run(open_loop(request, rate, plan.duration_s / 2)))
-                steps.append(summary | {"rate": rate})
-                if summary["errors"] or summary["latency_ms"]["p99"] >= 50:
-                    break
-            held = [s["rate"] for s in steps
-                    if not s["errors"] and s["latency_ms"]["p99"] < 50]  # fmt: skip
+                return summarize(asyncio.run(open_loop(request, rate, plan.duration_s / 2)))
+
+            ladder = step_up(run_at, plan.litellm_rates)
             workers = 2 if "2-workers" in name else 1
-            best = max(held, default=0)
-            results[name] = {"steps": steps, "highest_rate_p99_under_50ms": best,
+            best = ladder["highest_rate_p99_under_50ms"]
+            results[name] = {"steps": ladder["steps"], "highest_rate_p99_under_50ms": best,
                              "workers": workers, "rps_per_worker": best / workers,
                              "rss_mb": process.rss_mb()}  # fmt: skip
         finally:

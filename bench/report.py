@@ -76,7 +76,8 @@ def write_markdown(report: dict[str, Any], path: Path) -> str:
     max_rate = res["max_rate"]
     lines += [
         "",
-        "**Highest rate with p99 < 50 ms** (open loop, stepped): "
+        "**Highest rate with p99 < 50 ms** (open loop, stepped; a missed step is run once "
+        "more before the ladder stops): "
         + ", ".join(f"{t} {max_rate[t]['highest_rate_p99_under_50ms']:g}/s"
                     for t in ("nginx", "gateway", "litellm"))
         + " (LiteLLM: one worker, one core's worth).",
