@@ -3,6 +3,7 @@
 Targets, all against the provider emulator answering at once:
   direct    the emulator called directly (the baseline)
   nginx     nginx as a plain reverse proxy in front of it (the floor for any proxy here)
+  python    a bare Python pass-through on the gateway's runtime (bench/passthrough.py)
   gateway   the gateway pointed straight at the emulator (the gateway's own overhead)
   litellm   the LiteLLM proxy in front of the emulator
   chain     gateway -> LiteLLM -> emulator, the production path
@@ -33,12 +34,16 @@ from bench.targets import (
     direct_gateway_process,
     litellm_variant,
     nginx_process,
+    passthrough_process,
 )
 from devstack.langfuse_receiver import ReceiverClient
 from devstack.processes import LOOPBACK, ManagedProcess
 from devstack.stack import GatewayClient, LocalStack, StackPorts
 from devstack.venvs import ensure_litellm_venv
 
+# The proxies compared at a fixed rate against the direct call, and the direct call.
+HOPS = ("nginx", "python", "gateway")
+TARGETS = ("direct", *HOPS)
 BENCH_CLIENT = GatewayClient("bench", requests_per_minute=1_000_000_000)
 PROMPT = "Say hello to the benchmark."
 
@@ -83,13 +88,17 @@ def _progress(message: str) -> None:
 
 
 class Bench:
-    def __init__(self, stack: LocalStack, nginx_port: int, direct_gateway_port: int) -> None:
+    def __init__(
+        self, stack: LocalStack, nginx_port: int, python_port: int, direct_gateway_port: int
+    ) -> None:
         groq_key = stack.secrets.groq_api_key
         gateway_direct = f"http://{LOOPBACK}:{direct_gateway_port}"
         self.targets = {
             "direct": lambda s: _request(stack.emulator_url, groq_key, "llama-3.3-70b", s),
             "nginx": lambda s: _request(f"http://{LOOPBACK}:{nginx_port}", groq_key,
                                         "llama-3.3-70b", s),
+            "python": lambda s: _request(f"http://{LOOPBACK}:{python_port}", groq_key,
+                                         "llama-3.3-70b", s),
             "gateway": lambda s: _request(gateway_direct, BENCH_CLIENT.key, "groq-llama", s),
             "litellm": lambda s: _request(stack.litellm_url, stack.secrets.litellm_master_key,
                                           "groq-llama", s),
@@ -163,7 +172,7 @@ def _derive(results: dict[str, Any]) -> dict[str, Any]:
     derived: dict[str, Any] = {}
     for q in ("p50", "p99"):
         direct = p(fixed["direct"], "latency_ms", q)
-        for hop in ("nginx", "gateway"):
+        for hop in HOPS:
             hop_latency = p(fixed[hop], "latency_ms", q)
             derived[f"{hop}_overhead_{q}_ms"] = round(hop_latency - direct, 3)
             derived[f"{hop}_ratio_{q}"] = round(hop_latency / direct, 3)
@@ -171,9 +180,10 @@ def _derive(results: dict[str, Any]) -> dict[str, Any]:
     derived["gateway_ttfb_overhead_p50_ms"] = round(
         stream["gateway"]["ttfb_ms"]["p50"] - stream["direct"]["ttfb_ms"]["p50"], 3
     )
-    derived["nginx_ttfb_overhead_p50_ms"] = round(
-        stream["nginx"]["ttfb_ms"]["p50"] - stream["direct"]["ttfb_ms"]["p50"], 3
-    )
+    for hop in ("nginx", "python"):
+        derived[f"{hop}_ttfb_overhead_p50_ms"] = round(
+            stream[hop]["ttfb_ms"]["p50"] - stream["direct"]["ttfb_ms"]["p50"], 3
+        )
     chain = results["litellm_chain"]
     for q in ("p50", "p99"):
         derived[f"litellm_overhead_{q}_ms"] = round(
@@ -210,32 +220,29 @@ def run(plan: Plan, run_dir: Path) -> dict[str, Any]:
     extra: list[ManagedProcess] = []
     try:
         nginx, nginx_port = nginx_process(run_dir, stack.ports.emulator)
+        python, python_port = passthrough_process(stack)
         gateway, gateway_port = direct_gateway_process(stack)
-        for process in (nginx, gateway):
+        for process in (nginx, python, gateway):
             extra.append(process)
             process.start(ready_timeout=20)
-        bench = Bench(stack, nginx_port, gateway_port)
+        bench = Bench(stack, nginx_port, python_port, gateway_port)
         results: dict[str, Any] = {}
         rss: dict[str, Any] = {
             "gateway_before_mb": gateway.rss_mb(),
             "litellm_before_mb": stack.processes["litellm"].rss_mb(),
         }
-        results["sequential"] = {
-            t: bench.sequential(t, plan.sequential) for t in ("direct", "nginx", "gateway")
-        }
+        results["sequential"] = {t: bench.sequential(t, plan.sequential) for t in TARGETS}
         # Interleaved repeats: a slow moment of the machine hits every target alike.
-        fixed: dict[str, list[Any]] = {"direct": [], "nginx": [], "gateway": []}
+        fixed: dict[str, list[Any]] = {t: [] for t in TARGETS}
         for _ in range(plan.repeats):
             for target in fixed:
                 fixed[target].append(bench.open(target, plan.rate, plan.duration_s))
         results["fixed_rate"] = fixed
         results["streaming"] = {
-            t: bench.open(t, plan.stream_rate, plan.duration_s, stream=True)
-            for t in ("direct", "nginx", "gateway")
+            t: bench.open(t, plan.stream_rate, plan.duration_s, stream=True) for t in TARGETS
         }
         results["concurrent_32"] = {
-            t: bench.concurrent(t, 32, int(plan.rate * plan.duration_s))
-            for t in ("direct", "nginx", "gateway")
+            t: bench.concurrent(t, 32, int(plan.rate * plan.duration_s)) for t in TARGETS
         }
         results["litellm_chain"] = {
             t: bench.open(t, plan.litellm_rate, plan.duration_s)
@@ -243,6 +250,7 @@ def run(plan: Plan, run_dir: Path) -> dict[str, Any]:
         }
         results["max_rate"] = {
             "nginx": bench.max_rate("nginx", plan.gateway_rates, plan.duration_s / 2),
+            "python": bench.max_rate("python", plan.gateway_rates, plan.duration_s / 2),
             "gateway": bench.max_rate("gateway", plan.gateway_rates, plan.duration_s / 2),
             "litellm": bench.max_rate("litellm", plan.litellm_rates, plan.duration_s / 2),
         }

@@ -44,6 +44,7 @@ def write_markdown(report: dict[str, Any], path: Path) -> str:
         "", head,
         _row("emulator, direct", fixed["direct"], None, "latency_ms"),
         _row("nginx → emulator", fixed["nginx"], fixed["direct"], "latency_ms"),
+        _row("Python pass-through → emulator", fixed["python"], fixed["direct"], "latency_ms"),
         _row("gateway → emulator", fixed["gateway"], fixed["direct"], "latency_ms"),
         "",
         f"**Streaming, time to first byte** at {res['streaming']['direct']['rate']:g}/s:",
@@ -51,6 +52,8 @@ def write_markdown(report: dict[str, Any], path: Path) -> str:
         _row("emulator, direct", res["streaming"]["direct"], None, "ttfb_ms"),
         _row("nginx → emulator", res["streaming"]["nginx"], res["streaming"]["direct"],
              "ttfb_ms"),
+        _row("Python pass-through → emulator", res["streaming"]["python"],
+             res["streaming"]["direct"], "ttfb_ms"),
         _row("gateway → emulator", res["streaming"]["gateway"], res["streaming"]["direct"],
              "ttfb_ms"),
         "",
@@ -67,7 +70,7 @@ def write_markdown(report: dict[str, Any], path: Path) -> str:
         "", "| target | sequential p50 ms | sequential p99 ms | 32 in flight req/s |",
         "| --- | --- | --- | --- |",
     ]  # fmt: skip
-    for target in ("direct", "nginx", "gateway"):
+    for target in ("direct", "nginx", "python", "gateway"):
         seq, conc = res["sequential"][target], res["concurrent_32"][target]
         lines.append(
             f"| {target} | {seq['latency_ms']['p50']:.2f} | "
@@ -79,7 +82,7 @@ def write_markdown(report: dict[str, Any], path: Path) -> str:
         "**Highest rate with p99 < 50 ms** (open loop, stepped; a missed step is run once "
         "more before the ladder stops): "
         + ", ".join(f"{t} {max_rate[t]['highest_rate_p99_under_50ms']:g}/s"
-                    for t in ("nginx", "gateway", "litellm"))
+                    for t in ("nginx", "python", "gateway", "litellm"))
         + " (LiteLLM: one worker, one core's worth).",
         "",
         "**Langfuse up, down, hung** (full chain at "
@@ -121,7 +124,7 @@ def write_chart(report: dict[str, Any], path: Path) -> None:
     fixed = {t: _median_run(runs) for t, runs in res["fixed_rate"].items()}
     direct = fixed["direct"]["latency_ms"]
     ttfb_direct = res["streaming"]["direct"]["ttfb_ms"]
-    hops = ["nginx", "gateway"]
+    hops = ["nginx", "python", "gateway"]
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     width = 0.35
     for offset, q in ((-width / 2, "p50"), (width / 2, "p99")):
@@ -140,7 +143,7 @@ def write_chart(report: dict[str, Any], path: Path) -> None:
         f"Added time to first byte, streaming at {res['streaming']['direct']['rate']:g}/s"
     )
     for axis in (left, right):
-        axis.set_xticks(range(len(hops)), ["nginx (floor)", "gateway"])
+        axis.set_xticks(range(len(hops)), ["nginx (floor)", "Python pass-through", "gateway"])
         axis.axhline(0, color="grey", linewidth=0.5)
         axis.legend()
     figure.tight_layout()

@@ -1,14 +1,16 @@
-"""The hops under test beside the local stack: nginx (the floor any proxy can reach here)
-and a gateway pointed straight at the emulator (the gateway's own overhead)."""
+"""The hops under test beside the local stack: nginx (the floor any proxy can reach here),
+a bare Python pass-through (the floor for the gateway's runtime, bench/passthrough.py) and
+a gateway pointed straight at the emulator (the gateway's own overhead)."""
 
 from __future__ import annotations
 
 import dataclasses
 import shutil
+import sys
 from pathlib import Path
 
 from devstack.processes import LOOPBACK, ManagedProcess, StackError, free_port
-from devstack.stack import LITELLM_SERVER_ARGS, LocalStack
+from devstack.stack import GATEWAY_SOURCE, LITELLM_SERVER_ARGS, REPO_ROOT, LocalStack
 
 NGINX_CONF = """\
 worker_processes 1;
@@ -49,6 +51,21 @@ def nginx_process(run_dir: Path, upstream_port: int) -> tuple[ManagedProcess, in
     process = ManagedProcess(
         name="nginx", argv=[nginx, "-c", str(conf), "-p", str(run_dir)], env={},
         log_path=run_dir / "nginx.log", ready_port=port,
+    )  # fmt: skip
+    return process, port
+
+
+def passthrough_process(stack: LocalStack) -> tuple[ManagedProcess, int]:
+    """bench/passthrough.py in front of the emulator, presenting the emulator's Groq key."""
+    port = free_port()
+    process = ManagedProcess(
+        name="python-passthrough",
+        argv=[sys.executable, "-m", "bench.passthrough", "--host", LOOPBACK, "--port", str(port)],
+        env={"PYTHONPATH": f"{REPO_ROOT}:{GATEWAY_SOURCE}",
+             "PASSTHROUGH_UPSTREAM": stack.emulator_url,
+             "PASSTHROUGH_UPSTREAM_KEY": stack.secrets.groq_api_key},
+        log_path=stack.run_dir / "python-passthrough.log",
+        ready_url=f"http://{LOOPBACK}:{port}/healthz",
     )  # fmt: skip
     return process, port
 
