@@ -327,16 +327,23 @@ def secrets_the_chart_creates(values: Mapping[str, Any], release: str) -> list[s
     return created
 
 
-def obtain_chart(helm: Helm, pin: ChartPin, cache: Path) -> Path | str:
-    """The unpacked chart, or the reason it cannot be had here."""
-    configured = os.environ.get(CHART_DIR_ENV)
+def obtain_chart(
+    helm: Helm, pin: ChartPin, cache: Path, chart_dir_env: str = CHART_DIR_ENV
+) -> Path | str:
+    """The unpacked chart: the one chart_dir_env names (LANGFUSE_CHART_DIR unless another
+    chart's variable is given), else a pull of the pinned chart into cache; or the reason it
+    cannot be had here."""
+    configured = os.environ.get(chart_dir_env)
     if configured:
         chart = Path(configured)
         if not (chart / "Chart.yaml").is_file():
-            return f"{CHART_DIR_ENV}={configured} holds no Chart.yaml"
-        version = str(load_mapping(chart / "Chart.yaml").get("version"))
+            return f"{chart_dir_env}={configured} holds no Chart.yaml"
+        meta = load_mapping(chart / "Chart.yaml")
+        name, version = str(meta.get("name")), str(meta.get("version"))
+        if name != pin.name:
+            return f"{chart_dir_env} holds chart {name}, not {pin.name}"
         if version != pin.version:
-            return f"{CHART_DIR_ENV} holds chart {version}, not the pinned {pin.version}"
+            return f"{chart_dir_env} holds chart {version}, not the pinned {pin.version}"
         return chart
     target = cache / f"{pin.name}-{pin.version}"
     if (target / pin.name / "Chart.yaml").is_file():
