@@ -11,6 +11,7 @@ import pytest
 
 from platform_deploy import helm_binary
 from platform_deploy.environments import ENVIRONMENT_NAMES, EnvironmentName, load_environments
+from platform_deploy.external_secrets_crds import resolve_crds
 from platform_deploy.helm import Helm
 from platform_deploy.inventory import Inventory, load_inventory
 from platform_deploy.langfuse_chart import (
@@ -22,7 +23,6 @@ from platform_deploy.langfuse_chart import (
 from platform_deploy.rendering import EnvironmentRender, render_environment
 from platform_deploy.versions import Versions, load_versions
 
-CRDS_ENV = "EXTERNAL_SECRETS_CRDS"
 # A syntactically valid digest for rendering production in a check: the pipeline supplies
 # the real ones. Production refuses to render without any (test_charts.py).
 PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
@@ -75,14 +75,14 @@ def reference(
 
 
 @pytest.fixture(scope="session")
-def crds_dir() -> Path:
-    raw = os.environ.get(CRDS_ENV)
-    if not raw or not Path(raw).is_dir():
-        pytest.fail(
-            f"{CRDS_ENV} must name the External Secrets CRDs folder "
-            "(.ci/run uses ../shared/data/external-secrets-v2.9.0)"
-        )
-    return Path(raw)
+def crds_dir(helm: Helm, versions: Versions, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """EXTERNAL_SECRETS_CRDS's folder, or the CRDs derived from the External Secrets chart
+    (cached in this session's tmp dir); neither is a failure naming both."""
+    cache = tmp_path_factory.getbasetemp() / "external-secrets-crds"
+    try:
+        return resolve_crds(helm, versions.chart("external-secrets"), cache)
+    except (LookupError, FileNotFoundError) as error:
+        pytest.fail(str(error))
 
 
 @pytest.fixture(scope="session")
