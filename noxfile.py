@@ -112,7 +112,8 @@ def lock(session: nox.Session) -> None:
 # --- The deployment (deploy/, platform_deploy/). Each analyser in an environment of its own:
 # checkov 3.x beside network-config-analyzer makes the resolver fall back to checkov 2.0.x.
 # Reference data comes from LANGFUSE_CHART_REFERENCE and EXTERNAL_SECRETS_CRDS (.ci/run sets
-# them where shared/ exists); without the first, the Langfuse reference is derived from the chart.
+# them where shared/ exists); without them, the Langfuse reference and the External Secrets
+# CRDs are derived from their pinned charts (*_CHART_DIR or `helm pull`).
 
 # Rendering production needs image digests, which the pipeline supplies; this one only
 # satisfies the chart's format check when an analyser reads the rendered files.
