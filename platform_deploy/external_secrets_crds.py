@@ -6,7 +6,7 @@ Two sources, one required:
 - The chart itself: EXTERNAL_SECRETS_CHART_DIR (an unpacked chart) or, failing that, `helm
   pull` from the pinned repository. Chart 2.9.0 carries the CRDs as templates
   (templates/crds/*.yaml), each gated by `installCRDs` and, for the cluster-scoped kinds and
-  PushSecret, `crds.create<Kind>`; all default to true. Its render's
+  the push kind, by `crds.create<Kind>` too; all default to true. Its render's
   CustomResourceDefinitions are written one per file into the cache (derive_crds).
 """
 
