@@ -20,7 +20,8 @@ CLIENTS = {
     "full": GatewayClient("test-full"),
     "claude_only": GatewayClient("test-claude-only", models=("claude-sonnet",)),
     "limited": GatewayClient("test-limited", requests_per_minute=5),
-    "generous": GatewayClient("test-generous", requests_per_minute=10_000),
+    # Below the take-ahead threshold (1,000 a minute): every request of it asks Redis.
+    "generous": GatewayClient("test-generous", requests_per_minute=999),
     "tokens": GatewayClient("test-tokens", tokens_per_minute=60),
 }
 STREAM_IDLE_TIMEOUT_S = 2

@@ -24,6 +24,7 @@ Measured here (2 cores, idle, emulator upstream) before writing the bounds:
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -78,10 +79,13 @@ class Stopped(Injection):
 
     process: str
     ready_timeout_s: float = 30
+    # Seconds to wait after stopping it, before the call.
+    settle_s: float = 0
 
     @contextlib.contextmanager
     def applied(self, stack: LocalStack) -> Iterator[LocalStack]:
         with stopped(stack, self.process, self.ready_timeout_s):
+            time.sleep(self.settle_s)
             yield stack
 
     def __str__(self) -> str:
@@ -269,7 +273,8 @@ MATRIX: tuple[Fault, ...] = (
           Call("groq-llama", stream=True),
           Expect(200, "stream-error", code="upstream_closed", provider_disconnects=1), 5.0),
     # Redis stopped: served as before (fail-open), only the rate-limit headers are missing.
-    Fault("redis-stopped", Stopped("redis", 10), Call("claude-sonnet"),
+    # (After the gateway's entries taken ahead, held up to 1 s, have run out: settle_s.)
+    Fault("redis-stopped", Stopped("redis", 10, settle_s=1.2), Call("claude-sonnet"),
           Expect(200, "completion", ratelimit_headers=False), 2.0),
     # Langfuse is written to in the background: down, hung or failing, callers see nothing.
     Fault("langfuse-down", Stopped("langfuse-receiver", 20), Call("groq-llama"),

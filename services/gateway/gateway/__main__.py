@@ -11,25 +11,19 @@ import sys
 
 import uvicorn
 from pydantic import ValidationError
-from redis.asyncio import Redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from gateway.app import Gateway
 from gateway.clients import ClientRegistry, ClientsFileError
-from gateway.ratelimit import RateLimiter
+from gateway.ratelimit import RateLimiter, connect_redis
 from gateway.settings import GatewaySettings
 from gateway.upstream import Upstream
 
 
 def build(settings: GatewaySettings) -> Gateway:
-    redis = Redis.from_url(
+    redis = connect_redis(
         settings.redis_url,
-        password=settings.redis_password.get_secret_value() if settings.redis_password else None,
-        socket_timeout=settings.redis_timeout_s,
-        socket_connect_timeout=settings.redis_timeout_s,
-        # No retries: one failed call marks Redis down for a second (see ratelimit.py).
-        retry=Retry(NoBackoff(), 0),
+        settings.redis_password.get_secret_value() if settings.redis_password else None,
+        settings.redis_timeout_s,
     )
     return Gateway(
         clients=ClientRegistry.load(settings.clients_file),
@@ -44,6 +38,7 @@ def build(settings: GatewaySettings) -> Gateway:
             redis,
             fail_open=settings.rate_limit_fail_open,
             log_interval_s=settings.degraded_log_interval_s,
+            ahead_s=settings.rate_limit_ahead_s,
         ),
         max_body_bytes=settings.max_body_bytes,
         stream_idle_timeout_s=settings.stream_idle_timeout_s,

@@ -140,6 +140,7 @@ class Gateway:
                 if self._probe is not None:
                     self._probe.cancel()
                 await asyncio.gather(*self._background, return_exceptions=True)
+                await self.limiter.close()
                 await self.upstream.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -9,17 +9,34 @@ replicas with skewed clocks agree.
 When Redis is unreachable the limiter fails open (configurable): the request is served,
 a metric counts it, a warning is logged at most once per interval, and Redis is not
 retried for a second, so an outage costs no latency per request.
+
+Entries taken ahead: for a client whose limit is at least 1,000 requests a minute, one
+Redis call takes up to a thousandth of its limit (at most 16) entries beyond the one it
+needs, and the replica's next requests of that client use them without a round trip (on
+this hardware the round trip was a quarter of the gateway's CPU per request and ~0.3 ms
+of its latency). Redis still holds every entry, so the count stays exact; what changes,
+per replica and client, is bounded by that thousandth:
+- an entry is used at most `ahead_s` after it was taken (older ones are given back), so
+  in any minute a client gets at most its limit plus the entries each replica held;
+- held entries count against the client until used or given back (at the client's next
+  request, or at shutdown), so a client may be refused that many requests early;
+- a held entry skips the token check, so a client past its token limit gets at most that
+  many more requests per replica.
+Clients with smaller limits get exactly the behaviour above, one round trip a request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.retry import Retry
 
 from gateway.clients import Client
 
@@ -27,6 +44,12 @@ log = logging.getLogger("gateway.ratelimit")
 
 WINDOW_MS = 60_000
 RETRY_REDIS_AFTER_S = 1.0
+# Connections to Redis: a request waits (up to the Redis timeout) for a free one. redis-py's
+# default pool instead fails the 101st concurrent call, which read as Redis being down.
+REDIS_CONNECTIONS = 64
+# Entries taken ahead: at most a thousandth of a client's per-minute limit, and 16.
+AHEAD_PER_LIMIT = 1_000
+AHEAD_MAX = 16
 
 _CHECK = """
 local t = redis.call('TIME')
@@ -49,10 +72,16 @@ if rpm > 0 then
     local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
     return {0, 0, rpm, 0, tonumber(oldest[2]) + window - now}
   end
-  redis.call('ZADD', KEYS[1], now, ARGV[4])
+  local taken = math.min(tonumber(ARGV[5]), rpm - count)
+  local entries = {}
+  for i = 1, taken do
+    entries[2 * i - 1] = now
+    entries[2 * i] = ARGV[4] .. ':' .. i
+  end
+  redis.call('ZADD', KEYS[1], unpack(entries))
   redis.call('PEXPIRE', KEYS[1], window)
   local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return {1, 0, rpm, rpm - count - 1, tonumber(oldest[2]) + window - now}
+  return {taken, 0, rpm, rpm - count - taken, tonumber(oldest[2]) + window - now}
 end
 return {1, 0, 0, 0, 0}
 """
@@ -62,6 +91,21 @@ local total = redis.call('INCRBY', KEYS[1], ARGV[1])
 if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return total
 """
+
+
+def connect_redis(url: str, password: str | None, timeout_s: float) -> Redis:
+    """The limiter's Redis client: every call bounded by timeout_s, no retries (one failed
+    call marks Redis down for a second instead, see RateLimiter)."""
+    pool = BlockingConnectionPool.from_url(
+        url,
+        password=password,
+        max_connections=REDIS_CONNECTIONS,
+        timeout=timeout_s,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        retry=Retry(NoBackoff(), 0),
+    )
+    return Redis(connection_pool=pool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +135,23 @@ class Decision:
 UNLIMITED = Decision(allowed=True)
 
 
+@dataclass(slots=True)
+class _Ahead:
+    """Entries one call took beyond the one it needed, held for the client's next requests."""
+
+    entries: list[str]
+    taken_at: float  # time.monotonic()
+    limit: int
+    remaining: int  # in Redis right after the take; the held entries come on top
+    reset_ms: int
+
+    def use(self) -> Decision:
+        self.entries.pop()
+        return Decision(allowed=True, limit_name="requests", limit=self.limit,
+                        remaining=self.remaining + len(self.entries),
+                        reset_ms=self.reset_ms)  # fmt: skip
+
+
 class RateLimiter:
     def __init__(
         self,
@@ -98,6 +159,7 @@ class RateLimiter:
         *,
         fail_open: bool,
         log_interval_s: float,
+        ahead_s: float = 1.0,
     ) -> None:
         self._redis = redis
         self._check = redis.register_script(_CHECK)
@@ -107,6 +169,10 @@ class RateLimiter:
         self._down_until = 0.0
         self._last_logged = -float("inf")
         self.unavailable_count = 0
+        self.ahead_s = ahead_s
+        self._ahead: dict[str, _Ahead] = {}
+        self._taking_ahead: set[str] = set()
+        self._giving_back: set[asyncio.Task[None]] = set()
 
     @property
     def redis_up(self) -> bool:
@@ -128,24 +194,83 @@ class RateLimiter:
         tpm = client.tokens_per_minute or 0
         if not rpm and not tpm:
             return UNLIMITED
+        held = self._held(client)
+        if held is not None:
+            return held
         if not self.redis_up:
             return self._unavailable()
         keys = [f"gw:rpm:{client.name}", f"gw:tpm:{client.name}"]
+        # Entries are named <random>:<n>: unique in the client's log, never the caller's id.
+        prefix = secrets.token_hex(8)
+        # One call at a time per client takes entries ahead: concurrent ones taking more
+        # would hold many more than a thousandth of the limit while they are given back.
+        ahead = 0 if client.name in self._taking_ahead else self._ahead_count(rpm)
+        if ahead:
+            self._taking_ahead.add(client.name)
         try:
-            result = await self._check(keys=keys, args=[WINDOW_MS, rpm, tpm, secrets.token_hex(8)])
+            result = await self._check(keys=keys, args=[WINDOW_MS, rpm, tpm, prefix, 1 + ahead])
         except (RedisError, OSError) as error:
             self._mark_down(error)
             return self._unavailable()
-        allowed, is_tokens, limit, remaining, reset_ms = (int(v) for v in result)
-        if not rpm and allowed:
+        finally:
+            if ahead:
+                self._taking_ahead.discard(client.name)
+        taken, is_tokens, limit, remaining, reset_ms = (int(v) for v in result)
+        if not taken:
+            # Refused; but a request of this replica may have taken entries ahead meanwhile.
+            return self._held(client) or Decision(
+                allowed=False, limit_name="tokens" if is_tokens else "requests", limit=limit,
+                remaining=0, reset_ms=max(0, reset_ms),
+            )  # fmt: skip
+        if not rpm:
             return Decision(allowed=True)
-        return Decision(
-            allowed=bool(allowed),
-            limit_name="tokens" if is_tokens else "requests",
-            limit=limit,
-            remaining=max(0, remaining),
-            reset_ms=max(0, reset_ms),
-        )
+        extra = [f"{prefix}:{n}" for n in range(2, taken + 1)]
+        if extra and client.name in self._ahead:  # not expected: only one call takes ahead
+            self._give_back(client.name, extra)
+            extra = []
+        elif extra:
+            self._ahead[client.name] = _Ahead(extra, time.monotonic(), limit, max(0, remaining),
+                                              max(0, reset_ms))  # fmt: skip
+        remaining = max(0, remaining) + len(extra)
+        return Decision(allowed=True, limit_name="requests", limit=limit, remaining=remaining,
+                        reset_ms=max(0, reset_ms))  # fmt: skip
+
+    def _ahead_count(self, rpm: int) -> int:
+        return min(AHEAD_MAX, rpm // AHEAD_PER_LIMIT) if self.ahead_s > 0 else 0
+
+    def _held(self, client: Client) -> Decision | None:
+        """Use an entry taken ahead for this client, if one is fresh; give back stale ones."""
+        ahead = self._ahead.get(client.name)
+        if ahead is None:
+            return None
+        if time.monotonic() - ahead.taken_at >= self.ahead_s:
+            del self._ahead[client.name]
+            self._give_back(client.name, ahead.entries)
+            return None
+        decision = ahead.use()
+        if not ahead.entries:
+            del self._ahead[client.name]
+        return decision
+
+    def _give_back(self, name: str, entries: list[str]) -> None:
+        if entries:
+            task = asyncio.create_task(self._remove(name, entries))
+            self._giving_back.add(task)
+            task.add_done_callback(self._giving_back.discard)
+
+    async def _remove(self, name: str, entries: list[str]) -> None:
+        if not self.redis_up:
+            return  # they leave the window within a minute anyway
+        try:
+            await self._redis.zrem(f"gw:rpm:{name}", *entries)
+        except (RedisError, OSError) as error:
+            self._mark_down(error)
+
+    async def close(self) -> None:
+        """Give back every entry still held (at shutdown), and wait for what is under way."""
+        for name in list(self._ahead):
+            self._give_back(name, self._ahead.pop(name).entries)
+        await asyncio.gather(*self._giving_back, return_exceptions=True)
 
     def _unavailable(self) -> Decision:
         self.unavailable_count += 1

@@ -26,6 +26,9 @@ class GatewaySettings(BaseSettings):
     redis_timeout_s: float = Field(0.25, gt=0)
     # Whether to keep serving (without rate limits) while Redis is unreachable.
     rate_limit_fail_open: bool = True
+    # Busy clients (limits of 1,000+ a minute): entries taken ahead are used within this
+    # many seconds or given back; 0 takes none ahead (one Redis call a request). ratelimit.py
+    rate_limit_ahead_s: float = Field(1.0, ge=0, le=10)
 
     max_body_bytes: int = Field(1024 * 1024, gt=0)
     # Connecting to LiteLLM: it is in the same cluster, so a slow connect means it is down.
