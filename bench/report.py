@@ -28,6 +28,10 @@ def _row(name: str, r: dict[str, Any], base: dict[str, Any] | None, key: str) ->
             f"{r['throughput_rps']} | {r['errors']} | {over} | {own} |")  # fmt: skip
 
 
+def _split(derived: dict[str, Any], hop: str, under: str) -> str:
+    return f"{derived[f'{hop}_overhead_p50_ms'] - derived[f'{under}_overhead_p50_ms']:+.2f} ms"
+
+
 def write_markdown(report: dict[str, Any], path: Path) -> str:
     res, derived, machine = report["results"], report["derived"], report["machine"]
     head = ("| target | p50 ms | p95 ms | p99 ms | req/s | errors | overhead p50 / p99 ms "
@@ -46,6 +50,10 @@ def write_markdown(report: dict[str, Any], path: Path) -> str:
         _row("nginx → emulator", fixed["nginx"], fixed["direct"], "latency_ms"),
         _row("Python pass-through → emulator", fixed["python"], fixed["direct"], "latency_ms"),
         _row("gateway → emulator", fixed["gateway"], fixed["direct"], "latency_ms"),
+        "",
+        "Split of the gateway's p50 overhead (medians of the runs): Python's runtime, the bare "
+        f"pass-through over nginx, {_split(derived, 'python', 'nginx')}; the gateway's own "
+        f"work over the pass-through, {_split(derived, 'gateway', 'python')}.",
         "",
         f"**Streaming, time to first byte** at {res['streaming']['direct']['rate']:g}/s:",
         "", head,
