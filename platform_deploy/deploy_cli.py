@@ -23,6 +23,8 @@ _HELP = {
     "checked by identity, never by this name",
     "yes": "do not ask for confirmation (environments with confirm: true ask otherwise)",
     "plan": "only show what would change (server-side dry runs and diffs); change nothing",
+    "no-verify": "end after the policies, without the verification step (for a caller that "
+    "runs `verify` itself, as the pipeline does)",
     "values": "a values file appended for one release, e.g. platform=deploy/image-digests/"
     "prod.yaml (production's image digests); repeatable",
 }
@@ -58,6 +60,7 @@ def add_commands(commands: Any) -> None:
     _common(deploy)
     deploy.add_argument("--plan", action="store_true", help=_HELP["plan"])
     deploy.add_argument("--yes", action="store_true", help=_HELP["yes"])
+    deploy.add_argument("--no-verify", action="store_true", help=_HELP["no-verify"])
     deploy.add_argument(
         "--values", action="append", default=[], metavar="RELEASE=FILE", help=_HELP["values"]
     )
@@ -142,7 +145,7 @@ def _execute(args: argparse.Namespace, redactor: Redactor) -> int:
         engine.plan()
         say("plan only: nothing was changed")
         return 0
-    engine.deploy(_confirm(args.env), assume_yes=args.yes)
+    engine.deploy(_confirm(args.env), assume_yes=args.yes, verify=not args.no_verify)
     return 0
 
 

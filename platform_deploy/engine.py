@@ -322,9 +322,9 @@ class Engine:
 
     # --- the deploy -----------------------------------------------------------------------
 
-    def deploy(self, confirm: Callable[[str], bool], assume_yes: bool) -> None:
+    def deploy(self, confirm: Callable[[str], bool], assume_yes: bool, verify: bool = True) -> None:
         self.guard()
-        steps = ordered(deploy_steps(self.environment, self.settings))
+        steps = ordered(deploy_steps(self.environment, self.settings, verify))
         if self.settings.confirm and not assume_yes:
             self.say("the plan:")
             findings = self.plan()

@@ -44,6 +44,15 @@ def test_prod_order_has_no_test_redis_and_waits_for_synced_secrets(
     ]
 
 
+def test_deploy_without_verify_ends_with_the_policies(
+    environments: dict[EnvironmentName, Environment],
+    settings: dict[EnvironmentName, DeploySettings],
+) -> None:
+    steps = ordered(deploy_steps(environments["ci"], settings["ci"], verify=False))
+    assert [step.name for step in steps][-1] == "policies"
+    assert all(step.kind != "verify" for step in steps)
+
+
 def test_every_step_comes_after_what_it_needs(
     environments: dict[EnvironmentName, Environment],
     settings: dict[EnvironmentName, DeploySettings],

@@ -50,6 +50,7 @@ def test_deploy_and_verify_are_the_deploy_engines_commands() -> None:
         "--kubeconfig",
         "/run/kubeconfig",
         "--yes",
+        "--no-verify",
     ]
     assert verify_command("/run/kubeconfig") == [
         "python",
