@@ -195,7 +195,8 @@ def _derive(results: dict[str, Any]) -> dict[str, Any]:
     gateway_max = results["max_rate"]["gateway"]["highest_rate_p99_under_50ms"]
     litellm_max = results["max_rate"]["litellm"]["highest_rate_p99_under_50ms"]
     langfuse = results["langfuse"]
-    up = langfuse["up"]["latency_ms"]["p50"]
+    up = (langfuse["up"]["latency_ms"]["p50"] + langfuse["up_again"]["latency_ms"]["p50"]) / 2
+    down = langfuse["down"]["latency_ms"]["p50"]
     derived["targets"] = {
         "gateway p50 overhead <= 2x nginx's": derived["gateway_overhead_p50_ms"]
         <= 2 * max(derived["nginx_overhead_p50_ms"], 0.0),
@@ -204,7 +205,7 @@ def _derive(results: dict[str, Any]) -> dict[str, Any]:
         "streaming TTFB overhead <= 1 ms": derived["gateway_ttfb_overhead_p50_ms"] <= 1.0,
         "gateway sustains >= 1000/s with p99 < 50 ms": gateway_max >= 1000,
         "gateway max rate > 20x LiteLLM's": gateway_max > 20 * max(litellm_max, 1),
-        "Langfuse down: p50 within 5% of up": langfuse["down"]["latency_ms"]["p50"] <= up * 1.05,
+        "Langfuse down: p50 within 5% of up (mean of before and after)": down <= up * 1.05,
         "Langfuse down: no failed request": langfuse["down"]["errors"] == 0,
         "gateway RSS < 100 MB after 10,000 requests": (results["rss"]["gateway_after_mb"] or 1e9)
         < 100,
@@ -316,7 +317,9 @@ def _litellm_servers(stack: LocalStack, plan: Plan) -> dict[str, Any]:
 
 
 def _langfuse_scenarios(stack: LocalStack, plan: Plan) -> dict[str, Any]:
-    """The full chain with Langfuse up, down (port closed) and hung (accepts, never answers).
+    """The full chain with Langfuse up, down (port closed), hung (accepts, never answers),
+    and up again: down and hung are compared with the mean of the two up phases around them,
+    so that the machine drifting over the minute is not read as Langfuse's effect.
 
     Each phase has its own session id, so its spans are counted exactly."""
     receiver = ReceiverClient(stack.receiver_url)
@@ -348,9 +351,12 @@ def _langfuse_scenarios(stack: LocalStack, plan: Plan) -> dict[str, Any]:
         receiver.set_mode("normal")
     time.sleep(10)  # LiteLLM's exporter retries after 1, 2 and 4 s
     down["outage_s"] = hung["outage_s"] = plan.duration_s
-    results = {"up": up, "down": down, "hung": hung}
     for result in (down, hung):
         result["spans_delivered"] = delivered(result)
+    up_again = phase("up_again")
+    time.sleep(3)
+    up_again["spans_delivered"] = delivered(up_again)
+    results = {"up": up, "down": down, "hung": hung, "up_again": up_again}
     for result in results.values():
         result["spans_lost"] = result["requests"] - result["spans_delivered"]
     return results

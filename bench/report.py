@@ -100,7 +100,8 @@ def write_markdown(report: dict[str, Any], path: Path) -> str:
         + "; spans lost: "
         + ", ".join(f"{k} {v['spans_lost']} of {v['requests']}"
                     for k, v in res["langfuse"].items())
-        + f" (down and hung for {res['langfuse']['down']['outage_s']:g} s each).",
+        + f" (down and hung for {res['langfuse']['down']['outage_s']:g} s each; up again "
+        "after them, to tell the machine's drift from Langfuse's effect).",
         "",
         f"**Memory**: gateway RSS {res['rss']['gateway_before_mb']} MB before, "
         f"{res['rss']['gateway_after_mb']} MB after {res['rss']['gateway_requests']:,} "
