@@ -382,8 +382,16 @@ class Gateway:
         exchange.status = 200
         exchange.overhead_s = (headers_in - exchange.started) - (exchange.upstream_s or 0.0)
         exchange.overhead_s += time.perf_counter() - headers_in
+        # Whatever of the stream came with LiteLLM's headers goes out right after ours,
+        # without another turn of the event loop.
+        try:
+            first = response.content.read_nowait()
+        except aiohttp.ClientError:
+            first = b""  # the loop below meets the same error and ends the stream saying so
         await self._start_response(send, exchange, 200, "text/event-stream")
-        tail = b""
+        tail = first[-_STREAM_TAIL_BYTES:]
+        if first:
+            await send({"type": "http.response.body", "body": first, "more_body": True})
         while True:
             try:
                 async with asyncio.timeout(self.stream_idle_timeout_s):
