@@ -21,14 +21,13 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from bench.loadgen import Request, closed_loop, open_loop, summarize
+from bench.loadgen import Request, closed_loop, open_loop, step_up, summarize
 from bench.report import write_chart, write_markdown
 from bench.targets import (
     direct_gateway_process,
@@ -120,31 +119,6 @@ class Bench:
 
     def max_rate(self, target: str, rates: tuple[float, ...], duration: float) -> Any:
         return step_up(lambda rate: self.open(target, rate, duration), rates)
-
-
-def step_up(run_at: Callable[[float], dict[str, Any]], rates: tuple[float, ...]) -> Any:
-    """Step the rate up until p99 passes 50 ms or requests fail, twice in a row.
-
-    A step that misses is run once more before the ladder stops: on two shared cores one
-    stall of the machine (it once hit nginx at 1300/s and not at 2000/s) would otherwise end
-    the ladder. A step counts as held if either run held it; both runs are in the results.
-    Every target is stepped by this one rule."""
-    steps = []
-    for rate in rates:
-        result = run_at(rate) | {"rate": rate}
-        if not _held(result):
-            retry = run_at(rate) | {"rate": rate}
-            kept, other = (retry, result) if _held(retry) else (result, retry)
-            result = kept | {"first_run_missed": True, "other_run": other}
-        steps.append(result)
-        if not _held(result):
-            break
-    held = [s["rate"] for s in steps if _held(s)]
-    return {"steps": steps, "highest_rate_p99_under_50ms": max(held, default=0)}
-
-
-def _held(result: dict[str, Any]) -> bool:
-    return not result["errors"] and result["latency_ms"]["p99"] < 50
 
 
 def _machine() -> dict[str, Any]:
