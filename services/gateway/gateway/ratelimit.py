@@ -2,9 +2,9 @@
 
 Requests are a sliding log (a sorted set of the last minute's requests), checked and
 recorded in one Lua script, so N concurrent requests against a limit of L let exactly L
-through. Tokens are known only once a call has finished, so they are counted afterwards
-in a one-minute window and enforced on the next request. Redis's own clock is used, so
-replicas with skewed clocks agree.
+through (for large limits, see entries taken ahead below). Tokens are known only once a
+call has finished, so they are counted afterwards in a one-minute window and enforced on
+the next request. Redis's own clock is used, so replicas with skewed clocks agree.
 
 When Redis is unreachable the limiter fails open (configurable): the request is served,
 a metric counts it, a warning is logged at most once per interval, and Redis is not
