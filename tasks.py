@@ -71,9 +71,10 @@ def dev(c: Context, real_providers: bool = False) -> None:
     }
 )
 def bench(c: Context, out: str = "", quick: bool = False) -> None:
-    """Measure what nginx, the gateway and LiteLLM add to a call, against the direct call.
+    """Measure what nginx, a bare Python pass-through, the gateway and LiteLLM add to a call.
 
-    Needs nginx (Debian: nginx-light; scripts/bootstrap.sh installs it). About 5 minutes.
+    Each against the direct call, in one run (bench/__main__.py). Needs nginx (Debian:
+    nginx-light; scripts/bootstrap.sh installs it). About 10 minutes.
     """
     args = ["--out", out] if out else []
     args += ["--quick"] if quick else []
