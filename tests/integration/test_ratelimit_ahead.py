@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import pytest
 from gateway.clients import Client
-from gateway.ratelimit import AHEAD_MAX, RateLimiter, connect_redis
+from gateway.ratelimit import AHEAD_MAX, RateLimiter, connect_redis, requests_key
 from redis.asyncio import Redis
 
 from devstack.processes import LOOPBACK
@@ -49,7 +49,7 @@ def _run(stack: LocalStack, body: Callable[[RateLimiter, Redis], Awaitable[T]],
 
 
 async def _entries(redis: Redis, client: Client) -> int:
-    return int(await redis.zcard(f"gw:rpm:{client.name}"))
+    return int(await redis.zcard(requests_key(client.name)))
 
 
 def test_a_busy_client_takes_entries_ahead_and_uses_them_without_redis(

@@ -93,6 +93,16 @@ return total
 """
 
 
+def requests_key(client_name: str) -> str:
+    """The client's sliding log of requests (a sorted set)."""
+    return f"gw:rpm:{client_name}"
+
+
+def tokens_key(client_name: str) -> str:
+    """The client's token count in the current one-minute window."""
+    return f"gw:tpm:{client_name}"
+
+
 def connect_redis(url: str, password: str | None, timeout_s: float) -> Redis:
     """The limiter's Redis client: every call bounded by timeout_s, no retries (one failed
     call marks Redis down for a second instead, see RateLimiter)."""
@@ -137,7 +147,8 @@ UNLIMITED = Decision(allowed=True)
 
 @dataclass(slots=True)
 class _Ahead:
-    """Entries one call took beyond the one it needed, held for the client's next requests."""
+    """The entries one call took: the first is its own request's, the rest are held for the
+    client's next requests."""
 
     entries: list[str]
     taken_at: float  # time.monotonic()
@@ -199,7 +210,7 @@ class RateLimiter:
             return held
         if not self.redis_up:
             return self._unavailable()
-        keys = [f"gw:rpm:{client.name}", f"gw:tpm:{client.name}"]
+        keys = [requests_key(client.name), tokens_key(client.name)]
         # Entries are named <random>:<n>: unique in the client's log, never the caller's id.
         prefix = secrets.token_hex(8)
         # One call at a time per client takes entries ahead: concurrent ones taking more
@@ -224,16 +235,14 @@ class RateLimiter:
             )  # fmt: skip
         if not rpm:
             return Decision(allowed=True)
-        extra = [f"{prefix}:{n}" for n in range(2, taken + 1)]
-        if extra and client.name in self._ahead:  # not expected: only one call takes ahead
-            self._give_back(client.name, extra)
-            extra = []
-        elif extra:
-            self._ahead[client.name] = _Ahead(extra, time.monotonic(), limit, max(0, remaining),
-                                              max(0, reset_ms))  # fmt: skip
-        remaining = max(0, remaining) + len(extra)
-        return Decision(allowed=True, limit_name="requests", limit=limit, remaining=remaining,
-                        reset_ms=max(0, reset_ms))  # fmt: skip
+        taken_now = _Ahead([f"{prefix}:{n}" for n in range(1, taken + 1)], time.monotonic(),
+                           limit, max(0, remaining), max(0, reset_ms))  # fmt: skip
+        decision = taken_now.use()
+        if taken_now.entries:
+            # None is held for this client now: _held() found none fresh before the call, and
+            # only this call (see _taking_ahead) could have stored one since.
+            self._ahead[client.name] = taken_now
+        return decision
 
     def _ahead_count(self, rpm: int) -> int:
         return min(AHEAD_MAX, rpm // AHEAD_PER_LIMIT) if self.ahead_s > 0 else 0
@@ -262,7 +271,7 @@ class RateLimiter:
         if not self.redis_up:
             return  # they leave the window within a minute anyway
         try:
-            await self._redis.zrem(f"gw:rpm:{name}", *entries)
+            await self._redis.zrem(requests_key(name), *entries)
         except (RedisError, OSError) as error:
             self._mark_down(error)
 
@@ -280,7 +289,7 @@ class RateLimiter:
         if not client.tokens_per_minute or tokens <= 0 or not self.redis_up:
             return
         try:
-            await self._record(keys=[f"gw:tpm:{client.name}"], args=[tokens, WINDOW_MS])
+            await self._record(keys=[tokens_key(client.name)], args=[tokens, WINDOW_MS])
         except (RedisError, OSError) as error:
             self._mark_down(error)
 
