@@ -385,14 +385,15 @@ class Gateway:
         # Whatever of the stream came with LiteLLM's headers goes out right after ours,
         # without another turn of the event loop.
         try:
-            first = response.content.read_nowait()
+            chunk = response.content.read_nowait()
         except aiohttp.ClientError:
-            first = b""  # the loop below meets the same error and ends the stream saying so
+            chunk = b""  # the loop below meets the same error and ends the stream saying so
         await self._start_response(send, exchange, 200, "text/event-stream")
-        tail = first[-_STREAM_TAIL_BYTES:]
-        if first:
-            await send({"type": "http.response.body", "body": first, "more_body": True})
+        tail = b""
         while True:
+            if chunk:
+                tail = (tail + chunk)[-_STREAM_TAIL_BYTES:]
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
             try:
                 async with asyncio.timeout(self.stream_idle_timeout_s):
                     chunk = await response.content.readany()
@@ -409,8 +410,6 @@ class Gateway:
                 return
             if not chunk:
                 break
-            tail = (tail + chunk)[-_STREAM_TAIL_BYTES:]
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
         if not tail.rstrip().endswith(_SSE_DONE.rstrip()):
             # The connection ended cleanly but the stream did not: say so, or the caller
             # cannot tell a cut-off answer from a complete one.
