@@ -30,6 +30,8 @@ import orjson
 from bench.loadgen import Request, closed_loop, open_loop, step_up, summarize
 from bench.report import write_chart, write_markdown
 from bench.targets import (
+    HOPS,
+    TARGETS,
     direct_gateway_process,
     litellm_variant,
     nginx_process,
@@ -40,9 +42,6 @@ from devstack.processes import LOOPBACK, ManagedProcess
 from devstack.stack import GatewayClient, LocalStack, StackPorts
 from devstack.venvs import ensure_litellm_venv
 
-# The proxies compared at a fixed rate against the direct call, and the direct call.
-HOPS = ("nginx", "python", "gateway")
-TARGETS = ("direct", *HOPS)
 BENCH_CLIENT = GatewayClient("bench", requests_per_minute=1_000_000_000)
 PROMPT = "Say hello to the benchmark."
 
@@ -151,10 +150,7 @@ def _derive(results: dict[str, Any]) -> dict[str, Any]:
             derived[f"{hop}_overhead_{q}_ms"] = round(hop_latency - direct, 3)
             derived[f"{hop}_ratio_{q}"] = round(hop_latency / direct, 3)
     stream = results["streaming"]
-    derived["gateway_ttfb_overhead_p50_ms"] = round(
-        stream["gateway"]["ttfb_ms"]["p50"] - stream["direct"]["ttfb_ms"]["p50"], 3
-    )
-    for hop in ("nginx", "python"):
+    for hop in HOPS:
         derived[f"{hop}_ttfb_overhead_p50_ms"] = round(
             stream[hop]["ttfb_ms"]["p50"] - stream["direct"]["ttfb_ms"]["p50"], 3
         )
@@ -292,8 +288,9 @@ def _litellm_servers(stack: LocalStack, plan: Plan) -> dict[str, Any]:
 
 def _langfuse_scenarios(stack: LocalStack, plan: Plan) -> dict[str, Any]:
     """The full chain with Langfuse up, down (port closed), hung (accepts, never answers),
-    and up again: down and hung are compared with the mean of the two up phases around them,
-    so that the machine drifting over the minute is not read as Langfuse's effect.
+    and up again: down is compared with the mean of the two up phases around it (hung is
+    reported beside), so that the machine drifting over the minute is not read as Langfuse's
+    effect.
 
     Each phase has its own session id, so its spans are counted exactly."""
     receiver = ReceiverClient(stack.receiver_url)

@@ -10,6 +10,8 @@ import matplotlib
 matplotlib.use("Agg")  # no display: write files only
 import matplotlib.pyplot as plt
 
+from bench.targets import HOPS, TARGETS
+
 
 def _median(values: list[float]) -> float:
     return sorted(values)[len(values) // 2]
@@ -94,7 +96,7 @@ def write_markdown(report: dict[str, Any], path: Path) -> str:
         "", "| target | sequential p50 ms | sequential p99 ms | 32 in flight req/s |",
         "| --- | --- | --- | --- |",
     ]  # fmt: skip
-    for target in ("direct", "nginx", "python", "gateway"):
+    for target in TARGETS:
         seq, conc = res["sequential"][target], res["concurrent_32"][target]
         lines.append(
             f"| {target} | {seq['latency_ms']['p50']:.2f} | "
@@ -149,7 +151,7 @@ def write_chart(report: dict[str, Any], path: Path) -> None:
     fixed = {t: _median_run(runs) for t, runs in res["fixed_rate"].items()}
     direct = fixed["direct"]["latency_ms"]
     ttfb_direct = res["streaming"]["direct"]["ttfb_ms"]
-    hops = ["nginx", "python", "gateway"]
+    hops = list(HOPS)
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     width = 0.35
     for offset, q in ((-width / 2, "p50"), (width / 2, "p99")):

@@ -12,6 +12,10 @@ from pathlib import Path
 from devstack.processes import LOOPBACK, ManagedProcess, StackError, free_port
 from devstack.stack import GATEWAY_SOURCE, LITELLM_SERVER_ARGS, REPO_ROOT, LocalStack
 
+# The proxies compared with the direct call at a fixed rate, and the direct call itself.
+HOPS = ("nginx", "python", "gateway")
+TARGETS = ("direct", *HOPS)
+
 NGINX_CONF = """\
 worker_processes 1;
 daemon off;
