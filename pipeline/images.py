@@ -20,8 +20,12 @@ from platform_deploy.environments import EnvironmentName, load_environments
 from platform_deploy.repo import REPO_ROOT, load_mapping
 from platform_deploy.values_keys import deep_merge
 
-# Base of the tools container: the services' own base image (a unit test keeps them equal).
-PYTHON_IMAGE = "docker.io/library/python:3.11.14-slim-bookworm"
+# Base of the pipeline's own containers: the services' base image, by the same digest (their
+# Dockerfiles' `ARG PYTHON_BASE` default; a unit test keeps them equal).
+PYTHON_IMAGE = (
+    "docker.io/library/python:3.11.15-slim-bookworm"
+    "@sha256:d29f48a31a8b408ed19272ca1e7b10ebae13b240a27e862d3d4217c528e2e0c3"
+)
 PLATFORM_RELEASE = "platform"
 
 
