@@ -8,9 +8,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from platform_deploy import helm_binary
 from platform_deploy.environments import ENVIRONMENT_NAMES, load_environments
 from platform_deploy.helm import Helm
+from platform_deploy.helm_binary import locked_helm
 from platform_deploy.inventory import load_inventory
 from platform_deploy.langfuse_chart import obtain_chart
 from platform_deploy.rendering import render_environment
@@ -30,7 +30,7 @@ def _extra_values(raw: list[str]) -> dict[str, list[Path]]:
 
 def render(args: argparse.Namespace) -> None:
     versions = load_versions()
-    helm = Helm(helm_binary.ensure("helm", helm_binary.default_cache_dir()))
+    helm = Helm(locked_helm())
     inventory = load_inventory()
     environments = load_environments()
     extra = _extra_values(args.values)

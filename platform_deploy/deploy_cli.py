@@ -8,7 +8,6 @@ a traceback: a traceback can carry a secret value from a local variable or a res
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ _KINDS = {
     "HelmError": "helm",
     "VerifyError": "verify",
     "KindUnknown": "missing API",
+    "ToolUnavailable": "helm",
 }
 
 
@@ -88,18 +88,6 @@ def _extra(raw: list[str]) -> dict[str, list[Path]]:
     return extra
 
 
-def _helm_binary() -> Path:
-    from platform_deploy import helm_binary
-
-    try:
-        return helm_binary.ensure("helm", helm_binary.default_cache_dir())
-    except (helm_binary.ToolUnavailable, OSError):
-        found = shutil.which("helm")
-        if found is None:
-            raise
-        return Path(found)
-
-
 def _confirm(environment: str) -> Any:
     def ask(prompt: str) -> bool:
         from platform_deploy.engine import NotConfirmed
@@ -117,6 +105,7 @@ def _execute(args: argparse.Namespace, redactor: Redactor) -> int:
     from platform_deploy.engine import Engine
     from platform_deploy.environments import load_environments
     from platform_deploy.helm import Helm
+    from platform_deploy.helm_binary import locked_helm
     from platform_deploy.helm_commands import KubeTarget
     from platform_deploy.helm_runner import HelmRunner
     from platform_deploy.inventory import load_inventory
@@ -125,7 +114,7 @@ def _execute(args: argparse.Namespace, redactor: Redactor) -> int:
     say = redactor.printer()
     target = KubeTarget(args.kubeconfig, args.context)
     cluster = KubeCluster(args.kubeconfig, args.context)
-    helm = HelmRunner(lambda: Helm(_helm_binary()), target)
+    helm = HelmRunner(lambda: Helm(locked_helm()), target)
     engine = Engine(
         environment=load_environments()[args.env],
         settings=load_deploy_settings()[args.env],

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from platform_deploy import helm_binary
 from platform_deploy.environments import ENVIRONMENT_NAMES, EnvironmentName, load_environments
 from platform_deploy.external_secrets_crds import resolve_crds
 from platform_deploy.helm import Helm
+from platform_deploy.helm_binary import ToolUnavailable, locked_helm
 from platform_deploy.inventory import Inventory, load_inventory
 from platform_deploy.langfuse_chart import (
     REFERENCE_ENV,
@@ -30,9 +30,9 @@ PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
 
 def _unavailable() -> str | None:
     try:
-        helm_binary.ensure("helm", helm_binary.default_cache_dir())
-    except helm_binary.ToolUnavailable as error:
-        return f"{error}; run `nox -s manifests`"
+        locked_helm()
+    except ToolUnavailable as error:
+        return f"{error}; or run `nox -s manifests`"
     return None
 
 
@@ -46,7 +46,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def helm() -> Helm:
-    return Helm(helm_binary.ensure("helm", helm_binary.default_cache_dir()))
+    return Helm(locked_helm())
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,9 @@
 
 Helm parses its flags before it contacts a cluster, so against a kubeconfig whose API server
 refuses connections, an argv Helm does not know fails with "unknown flag" and one it knows
-fails with "cluster unreachable". The binary comes from HELM_BINARY or the helm lock's wheel
-(platform_deploy.helm_binary); where neither is present this skips, saying so.
+fails with "cluster unreachable". The binary is the project's one Helm,
+platform_deploy.helm_binary.locked_helm(); where the helm lock is not installed this skips,
+saying so.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from typing import Literal
 
 import pytest
 
-from platform_deploy import helm_binary
 from platform_deploy.deploy_settings import DeploySettings
 from platform_deploy.environments import Environment, EnvironmentName
+from platform_deploy.helm_binary import ToolUnavailable, locked_helm
 from platform_deploy.helm_commands import (
     KubeTarget,
     ReleaseState,
@@ -42,13 +43,10 @@ current-context: closed
 
 @pytest.fixture(scope="module")
 def helm() -> Path:
-    given = os.environ.get("HELM_BINARY")
-    if given:
-        return Path(given)
     try:
-        return helm_binary.ensure("helm", helm_binary.default_cache_dir())
-    except helm_binary.ToolUnavailable as error:
-        pytest.skip(f"no Helm binary here: {error}; set HELM_BINARY to run this")
+        return locked_helm()
+    except ToolUnavailable as error:
+        pytest.skip(str(error))
 
 
 def _run(helm: Path, argv: list[str], home: Path) -> str:
