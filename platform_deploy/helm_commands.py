@@ -176,23 +176,27 @@ def rollback_argv(state: ReleaseState, settings: DeploySettings, target: KubeTar
 
 
 def merged_values(files: Sequence[Path]) -> dict[str, Any]:
-    """The user-supplied values Helm stores for these files: maps merge, the rest replaces,
-    and a null removes the key, as Helm coalesces `--values` files."""
+    """The user-supplied values Helm 4 stores for these files (`helm get values -o json`):
+    a later file's map merges into an earlier one's, anything else replaces, and a null is
+    kept as a null. Helm's loader.MergeMaps keeps nulls in the release's config; only the
+    later coalescing with the chart's defaults (rendering) removes their keys. Dropping
+    them here made every rerun see "values differ" (ci's `postgresql.port: null`)."""
     merged: dict[str, Any] = {}
     for path in files:
         for document in parse_manifests(path.read_text(encoding="utf-8"), str(path)):
-            _merge(merged, document)
+            merged = _merge_maps(merged, document)
     return merged
 
 
-def _merge(into: dict[str, Any], new: Mapping[str, Any]) -> None:
+def _merge_maps(base: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """Helm's pkg/chart/v2/loader.MergeMaps, in the JSON shape Helm answers with."""
+    merged = dict(base)
     for key, value in new.items():
-        if value is None:
-            into.pop(key, None)
-        elif isinstance(value, Mapping) and isinstance(into.get(key), dict):
-            _merge(into[key], value)
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge_maps(merged[key], value)
         else:
-            into[key] = json.loads(json.dumps(value))
+            merged[key] = json.loads(json.dumps(value))
+    return merged
 
 
 def manifest_documents(manifest: str) -> list[dict[str, Any]]:

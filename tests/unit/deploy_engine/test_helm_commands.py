@@ -172,8 +172,15 @@ def test_decisions_over_recorded_helm_answers() -> None:
 
 
 def test_values_merge_like_helm(tmp_path: Path) -> None:
+    # As Helm stores them (tests/manifests/test_helm_stored_values.py checks it on the real
+    # binary): a null stays a null, at the top and inside a merged map.
     base = tmp_path / "values.yaml"
-    base.write_text("a: {b: 1, c: 2}\nlist: [1, 2]\ngone: 1\n")
+    base.write_text("a: {b: 1, c: 2, d: 4}\nlist: [1, 2]\ngone: 1\nscalar: 1\n")
     overlay = tmp_path / "ci.yaml"
-    overlay.write_text("a: {c: 3}\nlist: [9]\ngone: null\n")
-    assert merged_values([base, overlay]) == {"a": {"b": 1, "c": 3}, "list": [9]}
+    overlay.write_text("a: {c: 3, d: null}\nlist: [9]\ngone: null\nscalar: {now: map}\n")
+    assert merged_values([base, overlay]) == {
+        "a": {"b": 1, "c": 3, "d": None},
+        "list": [9],
+        "gone": None,
+        "scalar": {"now": "map"},
+    }
