@@ -54,8 +54,9 @@ def add_commands(commands: Any) -> None:
         "deploy",
         help="namespaces, secrets, releases, policies, verification, in order",
         description="Deploy an environment: preflight, namespaces, secrets, each release "
-        "(Helm 4, --wait=watcher), policies, then verification. Refuses a cluster that is "
-        "not the environment's; a rerun changes nothing.",
+        "(Helm 4, waiting until ready or its timeout in environments.yaml), policies, then "
+        "verification. Refuses a cluster that is not the environment's; a rerun changes "
+        "nothing.",
     )
     _common(deploy)
     deploy.add_argument("--plan", action="store_true", help=_HELP["plan"])

@@ -16,6 +16,15 @@ from platform_deploy.environments import ENVIRONMENTS_FILE, EnvironmentName
 from platform_deploy.repo import load_mapping
 
 SecretSource = Literal["generated", "external-secrets"]
+# How Helm 4 waits for a release (its --wait): "watcher" follows kstatus, which turns a
+# Deployment past its progressDeadlineSeconds (default 600 s) into Failed, and Helm 4.1.4's
+# status waiter then stops; "legacy" (Helm 3's readiness polling) waits for every resource
+# up to --timeout, whatever a Deployment's progress deadline. Helm's "hookOnly" does not wait
+# for readiness at all, so it is not offered.
+WaitStrategy = Literal["watcher", "legacy"]
+DEFAULT_WAIT: WaitStrategy = "watcher"
+# What a Deployment's progressDeadlineSeconds is when its manifest does not set one.
+DEFAULT_PROGRESS_DEADLINE_S = 600
 # Marks a value the operator must fill in; the identity guard refuses to run on it.
 PLACEHOLDER_PREFIX = "REPLACE-ME"
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
@@ -147,12 +156,17 @@ class DeploySettings:
     timeouts_s: dict[str, int]
     verify: VerifySettings
     adoption: AdoptionSettings = field(default_factory=AdoptionSettings)
+    # Releases that Helm waits for otherwise than with the watcher (see WaitStrategy).
+    waits: dict[str, WaitStrategy] = field(default_factory=dict)
 
     def timeout_s(self, release: str) -> int:
         try:
             return self.timeouts_s[release]
         except KeyError:
             raise SettingsError(f"{self.environment}: no timeout for release {release}") from None
+
+    def wait(self, release: str) -> WaitStrategy:
+        return self.waits.get(release, DEFAULT_WAIT)
 
 
 def _secret_ref(raw: dict[str, Any]) -> SecretKeyRef:
@@ -213,6 +227,18 @@ def _secrets(raw: dict[str, Any]) -> SecretsSettings:
     )
 
 
+def _waits(raw: dict[str, Any], where: str) -> dict[str, WaitStrategy]:
+    waits: dict[str, WaitStrategy] = {}
+    for release, strategy in raw.items():
+        if strategy == "watcher":
+            waits[str(release)] = "watcher"
+        elif strategy == "legacy":
+            waits[str(release)] = "legacy"
+        else:
+            raise SettingsError(f"{where}.waits.{release}: {strategy!r} is watcher or legacy")
+    return waits
+
+
 def _adoption(raw: dict[str, Any]) -> AdoptionSettings:
     redis = raw.get("sharedRedis")
     return AdoptionSettings(
@@ -260,6 +286,7 @@ def load_deploy_settings(path: Path = ENVIRONMENTS_FILE) -> dict[EnvironmentName
                 timeouts_s={str(k): parse_duration(str(v)) for k, v in raw["timeouts"].items()},
                 verify=_verify(raw["verify"]),
                 adoption=_adoption(raw.get("adoption") or {}),
+                waits=_waits(raw.get("waits") or {}, f"deploy.{name}"),
             )
         except KeyError as missing:
             raise SettingsError(f"deploy.{name}: missing key {missing}") from None

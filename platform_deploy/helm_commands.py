@@ -125,6 +125,10 @@ def _common(
     return args + target.args()
 
 
+def _wait_flag(settings: DeploySettings, release: str) -> str:
+    return f"--wait={settings.wait(release)}"
+
+
 def apply_argv(
     action: Literal["install", "upgrade"],
     release: Release,
@@ -133,9 +137,11 @@ def apply_argv(
     settings: DeploySettings,
     target: KubeTarget,
 ) -> list[str]:
-    """`helm install|upgrade` that returns only when every resource is really ready."""
+    """`helm install|upgrade` that returns only when every resource is really ready, or
+    fails once the release's timeout has passed (the wait the environment names for it)."""
     argv = [action, *_common(release, source, values, target)]
-    argv += ["--wait=watcher", "--timeout", format_duration(settings.timeout_s(release.name))]
+    argv += [_wait_flag(settings, release.name)]
+    argv += ["--timeout", format_duration(settings.timeout_s(release.name))]
     # Only an upgrade rolls back: a failed first install keeps its pods for their logs.
     if action == "upgrade" and settings.rollback_on_failure:
         argv.append("--rollback-on-failure")
@@ -168,7 +174,7 @@ def rollback_argv(state: ReleaseState, settings: DeploySettings, target: KubeTar
         str(state.revision),
         "--namespace",
         state.namespace,
-        "--wait=watcher",
+        _wait_flag(settings, state.name),
         "--timeout",
         format_duration(settings.timeout_s(state.name)),
         *target.args(),

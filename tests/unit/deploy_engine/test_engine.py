@@ -275,7 +275,7 @@ def test_prod_plan_over_a_running_langfuse(
     assert [e for e in run.cluster.writes if not e.startswith("dry-run")] == []
     assert "upgrade   langfuse/langfuse: chart langfuse-1.2.17 -> langfuse-1.5.41" in text
     assert "STOP Secret langfuse-postgresql" in text
-    assert "INFO rollback: helm rollback langfuse 7 --namespace langfuse --wait=watcher" in text
+    assert "INFO rollback: helm rollback langfuse 7 --namespace langfuse --wait=legacy" in text
     assert "INFO SALT carry-over: compared with the store once langfuse-salt has synced" in text
     assert "create from $DOPPLER_TOKEN Secret external-secrets/doppler-token" in text
     assert "create    ExternalSecret langfuse/langfuse-salt (absent)" in text

@@ -20,6 +20,7 @@ from platform_deploy.deploy_settings import DeploySettings
 from platform_deploy.environments import Environment, EnvironmentName
 from platform_deploy.helm_binary import ToolUnavailable, locked_helm
 from platform_deploy.helm_commands import (
+    ChartSource,
     KubeTarget,
     ReleaseState,
     apply_argv,
@@ -68,11 +69,12 @@ def test_every_argv_parses(
     kubeconfig.write_text(KUBECONFIG, encoding="utf-8")
     target = KubeTarget(kubeconfig, "closed")
     argvs: list[list[str]] = []
+    # A repository chart (Langfuse) would be downloaded before the cluster is reached: a
+    # local chart stands in for it, its release's own flags (its wait among them) unchanged.
+    stand_in = ChartSource(str(environments["ci"].release("redis").local_chart))
     for name, environment in environments.items():
         for release in environment.releases:
-            if release.local_chart is None:
-                continue  # a repository chart would be downloaded first; its flags are the same
-            source = chart_source(release, versions)
+            source = chart_source(release, versions) if release.local_chart else stand_in
             verbs: tuple[Literal["install", "upgrade"], ...] = ("install", "upgrade")
             for verb in verbs:
                 argvs.append(
@@ -87,6 +89,7 @@ def test_every_argv_parses(
             state = ReleaseState(release.name, release.namespace, 2, "deployed", "x-1")
             argvs.append(rollback_argv(state, settings[name], target))
     assert any("--rollback-on-failure" in argv for argv in argvs)
+    assert {"--wait=watcher", "--wait=legacy"} <= {arg for argv in argvs for arg in argv}
     for argv in argvs:
         output = _run(helm, argv, tmp_path)
         assert "unknown flag" not in output, (argv, output)

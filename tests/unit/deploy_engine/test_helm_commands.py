@@ -52,7 +52,9 @@ def test_langfuse_chart_is_pinned_from_its_repository(
         assert _flag(argv, "--repo") == "https://langfuse.github.io/langfuse-k8s"
         assert _flag(argv, "--version") == versions.chart("langfuse").version == "1.5.41"
         assert _flag(argv, "--namespace") == "langfuse"
-        assert "--wait=watcher" in argv
+        # The watcher would stop at the Deployments' 600 s progress deadline (Failed).
+        assert "--wait=legacy" in argv
+        assert "--wait=watcher" not in argv
         assert _flag(argv, "--timeout") == "20m0s"
         assert _values(argv) == [str(path) for path in release.values]
         assert _values(argv)[0].endswith("langfuse/values.yaml")
@@ -112,7 +114,37 @@ def test_every_plan_dry_run_is_server_side_and_hides_secrets(
                 )
                 assert "--dry-run=server" in argv
                 assert "--hide-secret" in argv
-                assert "--wait=watcher" not in argv
+                assert not any(arg.startswith("--wait") for arg in argv)
+
+
+def test_each_release_waits_as_its_environment_says(
+    environments: dict[EnvironmentName, Environment],
+    settings: dict[EnvironmentName, DeploySettings],
+    versions: Versions,
+) -> None:
+    waits = {}
+    for name, environment in environments.items():
+        for release in environment.releases:
+            argv = apply_argv(
+                "upgrade",
+                release,
+                chart_source(release, versions),
+                release.values,
+                settings[name],
+                KubeTarget(),
+            )
+            state = ReleaseState(release.name, release.namespace, 3, "deployed", "x-1")
+            rollback = rollback_argv(state, settings[name], KubeTarget())
+            flags = {arg for arg in argv + rollback if arg.startswith("--wait")}
+            assert len(flags) == 1, flags  # the upgrade and its rollback wait alike
+            waits[(name, release.name)] = (flags.pop(), _flag(argv, "--timeout"))
+    assert waits == {
+        ("ci", "redis"): ("--wait=watcher", "3m0s"),
+        ("ci", "langfuse"): ("--wait=legacy", "20m0s"),
+        ("ci", "platform"): ("--wait=watcher", "5m0s"),
+        ("prod", "langfuse"): ("--wait=legacy", "20m0s"),
+        ("prod", "platform"): ("--wait=watcher", "10m0s"),
+    }
 
 
 def test_list_and_rollback_argv(

@@ -101,3 +101,20 @@ def test_an_environment_names_exactly_one_identity(tmp_path: object) -> None:
     path.write_text(text, encoding="utf-8")
     with pytest.raises(SettingsError, match="exactly one"):
         load_deploy_settings(path)
+
+
+def test_a_wait_is_watcher_or_legacy(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from platform_deploy.deploy_settings import load_deploy_settings
+    from platform_deploy.environments import ENVIRONMENTS_FILE
+
+    text = ENVIRONMENTS_FILE.read_text(encoding="utf-8")
+    assert text.count("langfuse: legacy") == 2
+    # hookOnly waits for hooks only: a release would count as deployed before it is ready.
+    path = Path(str(tmp_path)) / "environments.yaml"
+    path.write_text(text.replace("langfuse: legacy", "langfuse: hookOnly", 1), encoding="utf-8")
+    with pytest.raises(SettingsError, match=r"deploy\.ci\.waits\.langfuse: 'hookOnly'"):
+        load_deploy_settings(path)
+    settings = load_deploy_settings()["ci"]
+    assert (settings.wait("langfuse"), settings.wait("platform")) == ("legacy", "watcher")
