@@ -42,8 +42,8 @@ from platform_deploy.preflight import (
     SHADOW_SUFFIX,
     Finding,
     Observations,
+    managed_by_external_secrets,
     overwrite_findings,
-    owned_by_external_secret,
     parse_config_get,
     preflight,
     stops,
@@ -56,6 +56,17 @@ from platform_deploy.versions import Versions
 
 _LABELS = {"app.kubernetes.io/part-of": "ai-platform"}
 _AUTH_ABSENT = "no Secret"
+
+
+def _target_secret(external_secret: Manifest) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": external_secret["spec"]["target"]["name"],
+            "namespace": external_secret["metadata"]["namespace"],
+        },
+    }
 
 
 class DeployStop(RuntimeError):
@@ -393,13 +404,14 @@ class Engine:
             raise DeployStop(self._stop_message(findings))
 
     def _takeovers(self, manifests: Sequence[Manifest]) -> dict[tuple[str, str], dict[str, str]]:
-        """The running Secrets an ExternalSecret would take over (same name, not its own)."""
+        """The running Secrets an ExternalSecret would take over: same name, not yet written
+        by External Secrets."""
         running: dict[tuple[str, str], dict[str, str]] = {}
         for manifest in manifests:
             namespace = str(manifest["metadata"]["namespace"])
             name = str(manifest["spec"]["target"]["name"])
             live = self.cluster.read_secret(namespace, name)
-            if live is None or owned_by_external_secret(live):
+            if live is None or managed_by_external_secrets(live):
                 continue
             values = decode_secret(live)
             for value in values.values():
@@ -420,6 +432,9 @@ class Engine:
                 shadow = copy.deepcopy(manifest)
                 shadow["metadata"]["name"] += SHADOW_SUFFIX
                 shadow["spec"]["target"]["name"] += SHADOW_SUFFIX
+                # Unlike the real ones, a shadow's Secret (a copy of production credentials)
+                # must go with it: owned, so garbage collection removes it too.
+                shadow["spec"]["target"]["creationPolicy"] = "Owner"
                 shadows.append(shadow)
         delivered: dict[tuple[str, str], Mapping[str, str] | None] = {}
         try:
@@ -433,9 +448,11 @@ class Engine:
                     self.redactor.register(value)
                 delivered[(namespace, name)] = values
         finally:
-            # The shadow Secrets are the ExternalSecrets' own: deleting those removes them.
+            # Garbage collection removes an owned Secret some time after its owner; delete
+            # the copy now rather than leave it for that.
             for shadow in shadows:
                 self.cluster.delete(shadow)
+                self.cluster.delete(_target_secret(shadow))
         findings = overwrite_findings(running, delivered)
         self._report(findings)
         if stops(findings):

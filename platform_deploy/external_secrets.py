@@ -24,6 +24,17 @@ GENERATED_DIR = DEPLOY_DIR / "secrets" / "generated"
 # token lives.
 OPERATOR_NAMESPACE = "external-secrets"
 REFRESH_INTERVAL = "1h"
+# The operator writes the target Secret but sets no ownerReference on it, so deleting an
+# ExternalSecret (a manifest removed, the operator or its CRDs uninstalled) never makes the
+# garbage collector take a credential from running pods; with "Owner" it would. The Secret
+# still follows the store at every refresh. What Orphan gives up (External Secrets 2.9.0,
+# docs/guides/ownership-deletion-policy.md): a Secret deleted or edited by hand is restored
+# only at the next refresh (REFRESH_INTERVAL), not at once; `kubectl annotate externalsecret
+# <name> force-sync=$(date +%s) --overwrite` restores it now.
+CREATION_POLICY = "Orphan"
+# Concerns the provider's side only: a key deleted from Doppler leaves the Secret as it was
+# (and the ExternalSecret reports SecretSyncedError) instead of emptying it.
+DELETION_POLICY = "Retain"
 _HEADER = (
     "# Generated from deploy/secrets/inventory.yaml by"
     " `python -m platform_deploy.external_secrets`.\n"
@@ -56,10 +67,8 @@ def external_secret(inventory: Inventory, secret: SecretSpec, namespace: str) ->
             "secretStoreRef": {"kind": "ClusterSecretStore", "name": inventory.store},
             "target": {
                 "name": secret.name,
-                # The operator owns the Secret; it stays if the ExternalSecret is deleted,
-                # so removing a manifest never takes a credential from a running pod.
-                "creationPolicy": "Owner",
-                "deletionPolicy": "Retain",
+                "creationPolicy": CREATION_POLICY,
+                "deletionPolicy": DELETION_POLICY,
             },
             "data": [
                 {"secretKey": key.name, "remoteRef": {"key": key.remote_key}} for key in secret.keys

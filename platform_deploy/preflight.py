@@ -219,11 +219,17 @@ def parse_config_get(output: str) -> str:
 
 
 SHADOW_SUFFIX = "-adopt-check"
+# External Secrets (2.9.0) labels every Secret it writes with this, whatever the creation
+# policy; with creationPolicy Orphan (external_secrets.CREATION_POLICY) there is no
+# ownerReference to recognise its Secrets by.
+ESO_MANAGED_LABEL = "reconcile.external-secrets.io/managed"
 
 
-def owned_by_external_secret(secret: Mapping[str, Any]) -> bool:
-    references = (secret.get("metadata") or {}).get("ownerReferences") or []
-    return any(reference.get("kind") == "ExternalSecret" for reference in references)
+def managed_by_external_secrets(secret: Mapping[str, Any]) -> bool:
+    """Whether External Secrets already writes this Secret: applying its ExternalSecret
+    again takes nothing over."""
+    labels = (secret.get("metadata") or {}).get("labels") or {}
+    return labels.get(ESO_MANAGED_LABEL) == "true"
 
 
 def overwrite_findings(

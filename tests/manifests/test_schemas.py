@@ -63,6 +63,17 @@ def test_the_validator_rejects_what_the_api_server_would(validator: SchemaValida
         "spec": {"secretStoreRef": {"kind": "ClusterSecretStore", "name": "s"}, "dta": []},
     }
     assert any("dta" in problem for problem in validator.problems(misspelt))
+    # The creation policy is checked against the CRD's enum (Owner, Orphan, Merge, ...).
+    bad_policy = {
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "ExternalSecret",
+        "metadata": {"name": "x", "namespace": "default"},
+        "spec": {
+            "secretStoreRef": {"kind": "ClusterSecretStore", "name": "s"},
+            "target": {"name": "x", "creationPolicy": "Keep"},
+        },
+    }
+    assert any("Keep" in problem for problem in validator.problems(bad_policy))
     unknown_kind = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "x"}}
     assert any("no schema" in problem for problem in validator.problems(unknown_kind))
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from platform_deploy.external_secrets import external_secrets, generated_files, stale_files
+from platform_deploy.external_secrets import (
+    GENERATED_DIR,
+    external_secrets,
+    generated_files,
+    stale_files,
+)
 from platform_deploy.inventory import load_inventory
-from platform_deploy.repo import relative
+from platform_deploy.repo import load_manifests, relative
 
 
 def test_committed_manifests_are_generated_from_the_inventory() -> None:
@@ -41,3 +46,17 @@ def test_the_doppler_token_is_no_external_secret() -> None:
     names = {m["metadata"]["name"] for m in external_secrets(load_inventory(), "prod")}
     assert "doppler-token" not in names
     assert len(generated_files(load_inventory())) == 3
+
+
+def test_deleting_an_external_secret_leaves_its_secret_under_the_running_pods() -> None:
+    """creationPolicy Orphan: External Secrets writes the Secret without an ownerReference,
+    so garbage collection does not delete it with its ExternalSecret (Owner would).
+    deletionPolicy Retain: a key deleted in the store leaves the Secret as it was."""
+    committed = load_manifests(sorted(GENERATED_DIR.glob("external-secrets.*.yaml")))
+    assert {m["metadata"]["namespace"] for m in committed} >= {"default", "langfuse"}
+    for manifest in committed:
+        assert manifest["kind"] == "ExternalSecret"
+        target = manifest["spec"]["target"]
+        assert (target["creationPolicy"], target["deletionPolicy"]) == ("Orphan", "Retain"), (
+            manifest["metadata"]
+        )

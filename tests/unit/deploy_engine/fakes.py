@@ -74,9 +74,20 @@ class FakeCluster:
     def delete(self, manifest: Mapping[str, Any]) -> None:
         if self.objects.pop(_key(manifest), None) is not None:
             self.writes.append(f"delete {' '.join(_key(manifest))}")
-        if manifest.get("kind") == "ExternalSecret":  # the Secret it owns goes with it
-            target = manifest["spec"]["target"]["name"]
-            self.objects.pop(("Secret", manifest["metadata"]["namespace"], target), None)
+        if manifest.get("kind") == "ExternalSecret":
+            # Garbage collection: the target Secret goes too only if it names this
+            # ExternalSecret as its owner (creationPolicy Owner), never otherwise (Orphan).
+            target = (
+                "Secret",
+                manifest["metadata"]["namespace"],
+                manifest["spec"]["target"]["name"],
+            )
+            owners = (self.objects.get(target, {}).get("metadata") or {}).get("ownerReferences")
+            if any(
+                o.get("kind") == "ExternalSecret" and o.get("name") == manifest["metadata"]["name"]
+                for o in owners or []
+            ):
+                self.objects.pop(target, None)
 
     def read_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self.get({"kind": "Secret", "metadata": {"namespace": namespace, "name": name}})
@@ -111,9 +122,10 @@ class FakeCluster:
 
 
 class SyncingCluster(FakeCluster):
-    """External Secrets as the operator behaves: an applied ExternalSecret becomes Ready and
-    writes its target Secret from the store (remoteKey -> value), overwriting one it does
-    not own."""
+    """External Secrets as the operator (2.9.0) behaves: an applied ExternalSecret becomes
+    Ready and writes its target Secret from the store (remoteKey -> value), overwriting one
+    it does not own; it labels the Secret reconcile.external-secrets.io/managed, and names
+    the ExternalSecret as its owner only under creationPolicy Owner."""
 
     def __init__(self, store: Mapping[str, str], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -130,15 +142,18 @@ class SyncingCluster(FakeCluster):
                 for item in manifest["spec"]["data"]
             }
             target = manifest["spec"]["target"]["name"]
+            metadata: dict[str, Any] = {
+                "name": target,
+                "namespace": namespace,
+                "labels": {"reconcile.external-secrets.io/managed": "true"},
+            }
+            if manifest["spec"]["target"].get("creationPolicy", "Owner") == "Owner":
+                metadata["ownerReferences"] = [
+                    {"kind": "ExternalSecret", "name": manifest["metadata"]["name"]}
+                ]
             self.objects[("Secret", namespace, target)] = {
                 "kind": "Secret",
-                "metadata": {
-                    "name": target,
-                    "namespace": namespace,
-                    "ownerReferences": [
-                        {"kind": "ExternalSecret", "name": manifest["metadata"]["name"]}
-                    ],
-                },
+                "metadata": metadata,
                 "data": data,
             }
             self.objects[_key(manifest)]["status"] = {

@@ -346,6 +346,63 @@ def test_a_takeover_of_the_same_values_proceeds(
     assert log.index("install langfuse") < log.index("install platform")
     assert "apply ExternalSecret default redis-secrets" in log
     assert any("OK   Secret default/redis-secrets" in line for line in run.output)
+    # The shadow sync's copy of the running credentials is gone with its ExternalSecret.
+    assert "apply ExternalSecret default redis-secrets-adopt-check" in log
+    assert ("Secret", "default", "redis-secrets-adopt-check") not in run.cluster.objects
+
+
+def test_deleting_a_production_external_secret_keeps_its_secret(
+    environments: dict[EnvironmentName, Environment],
+    settings: dict[EnvironmentName, DeploySettings],
+    versions: Versions,
+) -> None:
+    """creationPolicy Orphan: no ownerReference, so garbage collection (the fake deletes an
+    owned target with its ExternalSecret, as Kubernetes does) leaves the credential under
+    the running pods."""
+    from tests.unit.deploy_engine.fakes import SyncingCluster
+
+    run = _engine(
+        environments["prod"],
+        _prod(settings),
+        versions,
+        SyncingCluster(_store_values(5), uid=PROD_UID),
+    )
+    run.engine.deploy(lambda _p: True, assume_yes=True)
+    applied = [o for k, o in run.cluster.objects.items() if k[0] == "ExternalSecret"]
+    assert applied
+    for external_secret in applied:
+        namespace = external_secret["metadata"]["namespace"]
+        target = external_secret["spec"]["target"]["name"]
+        run.cluster.delete(external_secret)
+        secret = run.cluster.read_secret(namespace, target)
+        assert secret is not None, f"{namespace}/{target} went with its ExternalSecret"
+        assert secret["data"]
+
+
+def test_a_rerun_takes_over_nothing_external_secrets_already_writes(
+    environments: dict[EnvironmentName, Environment],
+    settings: dict[EnvironmentName, DeploySettings],
+    versions: Versions,
+) -> None:
+    """Without an ownerReference (Orphan) the Secrets are recognised by External Secrets'
+    managed label: a rerun runs no shadow sync and compares nothing."""
+    from tests.unit.deploy_engine.fakes import SyncingCluster
+
+    cluster = SyncingCluster(_store_values(5), uid=PROD_UID)
+    _engine(environments["prod"], _prod(settings), versions, cluster).engine.deploy(
+        lambda _p: True, assume_yes=True
+    )
+    assert not any(
+        (o.get("metadata") or {}).get("ownerReferences")
+        for k, o in cluster.objects.items()
+        if k[0] == "Secret"
+    )
+    cluster.writes.clear()
+    again = _engine(environments["prod"], _prod(settings), versions, cluster)
+    again.engine.plan()
+    assert not any("compare   Secret" in line for line in again.output)
+    again.engine.deploy(lambda _p: True, assume_yes=True)
+    assert not any("adopt-check" in entry for entry in cluster.writes)
 
 
 def test_a_half_finished_release_stops_at_the_preflight(

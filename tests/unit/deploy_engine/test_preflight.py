@@ -134,10 +134,10 @@ def test_redis_check_waits_for_its_password(adoption: AdoptionSettings) -> None:
 
 
 def test_a_secret_external_secrets_would_overwrite_must_match_the_store() -> None:
-    from platform_deploy.preflight import overwrite_findings, owned_by_external_secret
+    from platform_deploy.preflight import managed_by_external_secrets, overwrite_findings
 
     items = _load("langfuse_namespace_secrets.json")["items"]
-    assert not any(owned_by_external_secret(item) for item in items)
+    assert not any(managed_by_external_secrets(item) for item in items)
     running = {("langfuse", "langfuse-clickhouse"): {"admin-password": "chLiveAdminPassw0rd"}}
     same = overwrite_findings(
         running, {("langfuse", "langfuse-clickhouse"): running[("langfuse", "langfuse-clickhouse")]}
@@ -150,5 +150,19 @@ def test_a_secret_external_secrets_would_overwrite_must_match_the_store() -> Non
     assert "admin-password" in other[0].message
     assert "chLiveAdminPassw0rd" not in other[0].message
     assert overwrite_findings(running, {})[0].level == "stop"
-    eso = {"metadata": {"ownerReferences": [{"kind": "ExternalSecret", "name": "x"}]}}
-    assert owned_by_external_secret(eso)
+
+
+def test_a_secret_external_secrets_writes_is_recognised_without_an_owner() -> None:
+    from platform_deploy.preflight import managed_by_external_secrets
+
+    # creationPolicy Orphan: External Secrets' label, no ownerReference.
+    orphan = {"metadata": {"labels": {"reconcile.external-secrets.io/managed": "true"}}}
+    assert managed_by_external_secrets(orphan)
+    owned = {
+        "metadata": {
+            "labels": {"reconcile.external-secrets.io/managed": "true"},
+            "ownerReferences": [{"kind": "ExternalSecret", "name": "x"}],
+        }
+    }
+    assert managed_by_external_secrets(owned)
+    assert not managed_by_external_secrets({"metadata": {"labels": {"app": "langfuse"}}})
