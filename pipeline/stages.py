@@ -111,12 +111,16 @@ async def run_stages(
     describe_error: Callable[[Exception], str] = str,
     on_result: Callable[[StageResult], None] = lambda result: None,
     clock: Callable[[], float] = time.monotonic,
+    after_stage: Callable[[StageResult], Awaitable[None]] | None = None,
 ) -> list[StageResult]:
     """Run every stage once its dependencies are settled; independent stages run concurrently.
 
     An action returns an optional detail line, raises StageSkipped, or raises anything else
     to fail. A stage whose needs did not all pass is skipped, and so is a failure-only stage
     when nothing it watches failed. Results come back in execution order.
+
+    `after_stage` (the disk measurement) follows each stage that ran, passed or failed: after
+    its result is recorded, so it is not in the stage's time and no dependent waits for it.
     """
     ordered = execution_order(stages)
     missing = [stage.name for stage in ordered if stage.name not in actions]
@@ -152,6 +156,8 @@ async def run_stages(
             )
         else:
             record(StageResult(stage.name, Outcome.PASSED, clock() - started, detail or ""))
+        if after_stage is not None and results[stage.name].outcome is not Outcome.SKIPPED:
+            await after_stage(results[stage.name])
 
     async with anyio.create_task_group() as group:
         for stage in ordered:

@@ -244,3 +244,35 @@ def test_the_markdown_summary_escapes_pipes() -> None:
         "| verify | 1.0s | failed | a \\| b |",
         "| **total** | 1.0s | **failed** | |",
     ]
+
+
+def test_after_each_stage_that_ran_the_hook_runs_without_holding_up_what_follows() -> None:
+    """The disk measurement: after passed and failed stages, not skipped ones, outside the
+    stage's time, and the next stage starts before it finishes."""
+    clock = Clock()
+    measured: list[str] = []
+    b_started = anyio.Event()
+
+    async def measure(result: StageResult) -> None:
+        clock.now += 100  # a slow measurement
+        if result.stage == "a":
+            with anyio.fail_after(5):
+                await b_started.wait()  # b runs while a is still being measured
+        measured.append(result.stage)
+
+    async def b() -> str:
+        b_started.set()
+        raise RuntimeError("b broke")
+
+    stages = [Stage("a", ""), Stage("b", "", ("a",)), Stage("c", "", ("b",))]
+
+    async def main() -> list[StageResult]:
+        return await run_stages(
+            stages, {"a": passing(), "b": b, "c": passing()}, clock=clock, after_stage=measure
+        )
+
+    results = {result.stage: result for result in anyio.run(main)}
+    assert sorted(measured) == ["a", "b"]  # c was skipped: nothing to measure
+    assert results["a"].seconds == 0.0
+    assert results["b"].outcome is Outcome.FAILED
+    assert results["c"].outcome is Outcome.SKIPPED
