@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from platform_deploy.deploy_settings import Probe, ServiceRef
 from platform_deploy.identity import ObservedCluster
+from platform_deploy.verification import probe_command
 
 FIELD_MANAGER = "platform-deploy"
 
@@ -236,7 +237,8 @@ class KubeCluster:
         return "".join(output)
 
     def run_probe(self, probe: Probe, image: str, timeout_s: int) -> tuple[int | None, str]:
-        """A pod with the probe's labels tries one TCP connection, then is deleted."""
+        """A pod with the probe's labels tries to connect (verification.probe_command: once
+        for a "closed" probe, retried within a bound for an "open" one), then is deleted."""
         name = f"netprobe-{probe.name}-{int(time.time())}"[:63]
         # A dict body: the client serialises dicts as they are.
         pod: Any = {
@@ -255,7 +257,7 @@ class KubeCluster:
                     {
                         "name": "probe",
                         "image": image,
-                        "command": ["nc", "-z", "-w", "5", probe.host, str(probe.port)],
+                        "command": probe_command(probe),
                         "securityContext": {
                             "allowPrivilegeEscalation": False,
                             "readOnlyRootFilesystem": True,

@@ -108,15 +108,59 @@ def error_observation_check(session_id: str, observations: Mapping[str, Any] | N
     return Check(name, True, str(errors[0].get("statusMessage") or "level ERROR")[:80])
 
 
+# A probe pod is new, and the NetworkPolicy controller (k3s: kube-router) admits a pod only
+# once it has put the pod's address into its rules: a first connection can leave before that
+# and be refused. So an "expect open" probe retries a refused (or timed-out) connection from
+# the same pod, whose address the controller has had longer each time, up to this bound,
+# before it counts as closed. A "closed" probe connects once: a connection fails it at once,
+# a refusal passes it, and a retry could only ever turn the first into the second.
+PROBE_CONNECT_TIMEOUT_S = 5
+OPEN_PROBE_ATTEMPTS = 5
+OPEN_PROBE_PAUSE_S = 2
+
+# The probe pod's command (busybox sh and nc). $1 host, $2 port, $3 attempts, $4 pause:
+# exit 0 at the first connection, else nc's status after the last attempt.
+_PROBE_SCRIPT = f"""attempt=1
+while true; do
+  nc -z -w {PROBE_CONNECT_TIMEOUT_S} "$1" "$2" && exit 0
+  status=$?
+  [ "$attempt" -ge "$3" ] && exit "$status"
+  attempt=$((attempt + 1))
+  sleep "$4"
+done
+"""
+
+
+def probe_attempts(probe: Probe) -> int:
+    return OPEN_PROBE_ATTEMPTS if probe.expect == "open" else 1
+
+
+def probe_command(probe: Probe) -> list[str]:
+    """What the probe pod runs: one connection for "closed", retries for "open"."""
+    arguments = [probe.host, str(probe.port), str(probe_attempts(probe)), str(OPEN_PROBE_PAUSE_S)]
+    return ["sh", "-c", _PROBE_SCRIPT, "probe", *arguments]
+
+
+def probe_seconds(probe: Probe) -> int:
+    """The longest the probe's command runs: every attempt timing out, and the pauses."""
+    attempts = probe_attempts(probe)
+    return attempts * PROBE_CONNECT_TIMEOUT_S + (attempts - 1) * OPEN_PROBE_PAUSE_S
+
+
 def probe_check(probe: Probe, exit_code: int | None, detail: str = "") -> Check:
-    """The probe pod exits 0 when it connected; anything else is a refused or timed-out
-    connection. A pod that never ran (None) fails the check whatever was expected."""
+    """The probe pod (probe_command) exits 0 when it connected; anything else is a refused
+    or timed-out connection, after every attempt. A pod that never ran (None) fails the
+    check whatever was expected."""
     name = f"network {probe.name} ({probe.host}:{probe.port} {probe.expect})"
     if exit_code is None:
         return Check(name, False, detail or "the probe pod did not finish")
     connected = exit_code == 0
     ok = connected == (probe.expect == "open")
-    return Check(name, ok, "connected" if connected else f"no connection (exit {exit_code})")
+    if connected:
+        return Check(name, ok, "connected")
+    attempts = probe_attempts(probe)
+    tries = f" in {attempts} attempts" if attempts > 1 else ""
+    return Check(name, ok, f"no connection{tries} (exit {exit_code})")
 
 
 def render_table(checks: Sequence[Check]) -> list[str]:

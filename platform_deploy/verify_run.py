@@ -26,11 +26,15 @@ from platform_deploy.verification import (
     error_observation_check,
     failing_request_check,
     probe_check,
+    probe_seconds,
     rollout_check,
     trace_check,
 )
 
 _POLL_INTERVAL_S = 5
+# How long a probe pod may take to be scheduled and started, on top of its command's own
+# longest run (verification.probe_seconds).
+_PROBE_POD_START_S = 115
 
 
 class Http(Protocol):
@@ -188,7 +192,8 @@ class Verifier:
         )
         for probe in verify.probes:
             try:
-                code, detail = self.cluster.run_probe(probe, verify.probe_image, 120)
+                timeout = _PROBE_POD_START_S + probe_seconds(probe)
+                code, detail = self.cluster.run_probe(probe, verify.probe_image, timeout)
             except Exception as error:
                 code, detail = None, self.redactor.error_message(error)[:120]
             checks.append(probe_check(probe, code, detail))

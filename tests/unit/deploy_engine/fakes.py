@@ -34,6 +34,8 @@ class FakeCluster:
         self.writes: list[str] = []
         self.revision = 0
         self.redis_output = "maxmemory-policy\nnoeviction\n"
+        # Probe name -> the timeout its pod was given.
+        self.probe_timeouts: dict[str, int] = {}
 
     def identity(self) -> ObservedCluster:
         return self.observed
@@ -108,6 +110,7 @@ class FakeCluster:
         return self.redis_output
 
     def run_probe(self, probe: Probe, image: str, timeout_s: int) -> tuple[int | None, str]:
+        self.probe_timeouts[probe.name] = timeout_s
         return (0 if probe.expect == "open" else 1), ""
 
     def http(

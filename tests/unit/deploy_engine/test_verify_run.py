@@ -11,6 +11,7 @@ from typing import Any
 from platform_deploy.deploy_settings import DeploySettings, ServiceRef
 from platform_deploy.environments import EnvironmentName
 from platform_deploy.redaction import Redactor
+from platform_deploy.verification import probe_seconds
 from platform_deploy.verify_run import Verifier
 from tests.unit.deploy_engine.fakes import FakeCluster
 
@@ -98,6 +99,9 @@ def test_verification_asks_the_right_questions_and_passes(
     ).run()
     assert [c.name for c in checks if not c.ok] == []
     assert len(checks) == 4 + len(settings["ci"].verify.probes)
+    # Each probe pod gets a minute and more to start, beyond its command's retries.
+    for probe in settings["ci"].verify.probes:
+        assert cluster.probe_timeouts[probe.name] >= probe_seconds(probe) + 60
     first, failing = cluster.requests
     session = first["headers"]["X-Session-Id"]
     assert session.startswith("verify-")
