@@ -10,7 +10,7 @@ from pathlib import Path
 
 from platform_deploy.environments import ENVIRONMENT_NAMES, load_environments
 from platform_deploy.helm import Helm
-from platform_deploy.helm_binary import locked_helm
+from platform_deploy.helm_binary import ToolUnavailable, locked_helm
 from platform_deploy.inventory import load_inventory
 from platform_deploy.langfuse_chart import obtain_chart
 from platform_deploy.rendering import render_environment
@@ -30,7 +30,10 @@ def _extra_values(raw: list[str]) -> dict[str, list[Path]]:
 
 def render(args: argparse.Namespace) -> None:
     versions = load_versions()
-    helm = Helm(locked_helm())
+    try:
+        helm = Helm(locked_helm())
+    except ToolUnavailable as error:
+        sys.exit(f"error: helm: {error}")
     inventory = load_inventory()
     environments = load_environments()
     extra = _extra_values(args.values)
