@@ -1,7 +1,7 @@
 """The Dagger pipeline: build the images, stand the platform up in a throwaway k3s cluster,
 deploy and verify it (`invoke ci`, `dagger run python -m pipeline`).
 
-Only `containers.py` and `run.py` import dagger. The other modules are plain Python: some
-run inside the pipeline's containers (`oci_archive`, `collect_diagnostics`), and
-`engine_check` is imported by tasks.py, which runs where dagger-io is not installed.
+Only `containers.py`, `run.py` and `dagger_cli.py` (the preflight's CLI check) import dagger.
+The other modules are plain Python: `collect_diagnostics` runs inside the tools container,
+and `engine_check` is standard library only, so it runs before dagger-io is imported.
 """

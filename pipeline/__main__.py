@@ -69,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import dagger
 
     from pipeline import images
+    from pipeline.registry_login import docker_hub_login
     from pipeline.run import Options, connection_problem, run_pipeline
     from platform_deploy.versions import load_versions
 
@@ -87,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         publish=args.publish,
         pull_cache=not args.no_pull_cache,
         until=args.until,
+        docker_hub=docker_hub_login(),
     )
     references = images.cluster_references(images.platform_values("ci"))
     k3s_image = load_versions().k3s_image

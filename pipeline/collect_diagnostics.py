@@ -1,9 +1,12 @@
 """Collect what explains a failed deploy or verify into one folder; runs in the tools container.
 
-    python -m pipeline.collect_diagnostics --out /diagnostics [--k3s-log PATH] [--no-cluster]
+    python -m pipeline.collect_diagnostics --out /diagnostics [--k3s-log PATH]
+        [--no-cluster REASON]
 
 Every command runs even when others fail, and each failure is written down rather than
-raised: a cluster half up is exactly when this runs. KUBECONFIG names the cluster.
+raised: a cluster half up is exactly when this runs. KUBECONFIG names the cluster. With
+--no-cluster (k3s did not start, or has stopped) only k3s's server log is read, and the
+index says why the cluster was not asked.
 """
 
 from __future__ import annotations
@@ -62,11 +65,16 @@ def _listing(run: Runner, argv: Sequence[str]) -> Any:
         return None
 
 
-def collect(out: Path, run: Runner, cluster: bool, k3s_log: Path | None) -> list[str]:
-    """Write every diagnostic under `out`; return the index lines (file, exit status)."""
+def collect(
+    out: Path, run: Runner, k3s_log: Path | None, no_cluster: str | None = None
+) -> list[str]:
+    """Write every diagnostic under `out`; return the index lines (file, exit status).
+    `no_cluster` is why the cluster is not to be asked, when it is not."""
     index = []
     diagnostics: list[Diagnostic] = []
-    if cluster:
+    if no_cluster is not None:
+        index.append(f"cluster\tnot queried: {no_cluster}")
+    else:
         diagnostics.extend(CLUSTER_DIAGNOSTICS)
         pods = _listing(run, PODS_JSON)
         if isinstance(pods, dict):
@@ -100,11 +108,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--k3s-log", type=Path, default=None)
     parser.add_argument(
-        "--no-cluster", action="store_true", help="k3s never came up: only its server log"
+        "--no-cluster",
+        metavar="REASON",
+        default=None,
+        help="k3s did not start or has stopped (why): only its server log is read",
     )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    index = collect(args.out, run_command, cluster=not args.no_cluster, k3s_log=args.k3s_log)
+    index = collect(args.out, run_command, args.k3s_log, no_cluster=args.no_cluster)
     print(f"collected {len(index)} diagnostics into {args.out}")
     return 0
 

@@ -6,13 +6,16 @@ only turns it into containers and wires them together.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import dagger
 from dagger import dag
 
-from pipeline import k3s
+from pipeline import disk_usage, k3s
+from pipeline.image_archives import ImageArchive
 from pipeline.images import PYTHON_IMAGE, ServiceImage
+from pipeline.registry_login import DOCKER_HUB, RegistryLogin
 from platform_deploy.repo import REPO_ROOT
 
 # Never in a container: minted client keys (.secrets), local state, environments, caches.
@@ -51,6 +54,8 @@ PIP_CACHE = "pipeline-pip"
 MIRROR_CACHE = "pipeline-docker-io-mirror"
 K3S_STATE_CACHE = "pipeline-k3s-state"
 K3S_CONFIG_CACHE = "pipeline-k3s-config"
+CACHE_VOLUMES = (PIP_CACHE, MIRROR_CACHE, K3S_STATE_CACHE, K3S_CONFIG_CACHE)
+DISK_PROBE_MOUNT = "/volumes"
 
 
 def repository_source() -> dagger.Directory:
@@ -116,30 +121,54 @@ def tools_container(source: dagger.Directory) -> dagger.Container:
     )
 
 
-def named_archive(
-    source: dagger.Directory, image: dagger.Container, name: str, reference: str
-) -> dagger.File:
-    """The image as an archive k3s imports under `reference` (pipeline/oci_archive.py)."""
-    return (
-        dag.container()
-        .from_(PYTHON_IMAGE)
-        .with_file("/opt/oci_archive.py", source.file("pipeline/oci_archive.py"))
-        .with_file(f"/in/{name}.tar", image.as_tarball())
-        .with_exec(
-            ["python", "/opt/oci_archive.py", f"/in/{name}.tar", f"/out/{name}.tar", reference]
-        )
-        .file(f"/out/{name}.tar")
+def image_archive(image: dagger.Container, archive: ImageArchive) -> dagger.File:
+    """The image as the one archive k3s imports, named in the same step (image_archives.py)."""
+    named = image
+    for key, value in archive.annotations.items():
+        named = named.with_annotation(key, value)
+    return named.as_tarball()
+
+
+@dataclass(frozen=True)
+class DockerHubAuth:
+    """A Docker Hub login as Dagger secrets; the username in plain text too, because
+    `with_registry_auth` takes it so (a username is not a credential)."""
+
+    username: str
+    username_secret: dagger.Secret
+    token: dagger.Secret
+
+
+def docker_hub_auth(login: RegistryLogin) -> DockerHubAuth:
+    return DockerHubAuth(
+        login.username,
+        dag.set_secret("docker-hub-username", login.username),
+        dag.set_secret("docker-hub-token", login.password),
     )
 
 
-def docker_io_mirror() -> dagger.Service:
+def docker_hub_session_login(auth: DockerHubAuth) -> dagger.Container:
+    """Sync this once, before any pull: `with_registry_auth` adds the login to the session's
+    registry credentials (dagger/dagger core/schema/container.go, auth/registry.go), which
+    every later pull of the session asks first: `from_` and the Dockerfiles' FROM."""
+    return dag.container().with_registry_auth(DOCKER_HUB, auth.username, auth.token)
+
+
+def docker_io_mirror(auth: DockerHubAuth | None) -> dagger.Service:
     """A pull-through cache of Docker Hub on a cache volume: the third-party images (Langfuse,
-    ClickHouse, k3s's own) come from the engine's disk on the second run."""
-    return (
+    ClickHouse, k3s's own) come from the engine's disk on the second run. With a login it
+    pulls from Docker Hub as that user (registry:2's proxy.username and proxy.password)."""
+    container = (
         dag.container()
         .from_(REGISTRY_IMAGE)
         .with_env_variable("REGISTRY_PROXY_REMOTEURL", "https://registry-1.docker.io")
-        .with_mounted_cache("/var/lib/registry", dag.cache_volume(MIRROR_CACHE))
+    )
+    if auth is not None:
+        container = container.with_secret_variable(
+            "REGISTRY_PROXY_USERNAME", auth.username_secret
+        ).with_secret_variable("REGISTRY_PROXY_PASSWORD", auth.token)
+    return (
+        container.with_mounted_cache("/var/lib/registry", dag.cache_volume(MIRROR_CACHE))
         .with_exposed_port(MIRROR_PORT)
         .as_service(args=["registry", "serve", "/etc/docker/registry/config.yml"])
     )
@@ -151,9 +180,10 @@ def k3s_config_volume() -> dagger.CacheVolume:
 
 def k3s_service(
     k3s_image: str,
-    archives: Mapping[str, dagger.File],
+    archives: Sequence[tuple[ImageArchive, dagger.File]],
     run_id: str,
     mirror: dagger.Service | None,
+    docker_hub: RegistryLogin | None,
 ) -> dagger.Service:
     container = (
         dag.container()
@@ -165,31 +195,59 @@ def k3s_service(
     )
     for temp in k3s.TEMP_DIRS:
         container = container.with_mounted_temp(temp)
-    for name, archive in sorted(archives.items()):
-        container = container.with_file(f"{k3s.ARCHIVES_DIR}/{name}.tar", archive)
-    if mirror is not None:
-        mirrors = {"docker.io": f"http://{MIRROR_ALIAS}:{MIRROR_PORT}"}
-        container = container.with_new_file(
-            k3s.REGISTRIES_FILE, k3s.registries_yaml(mirrors)
-        ).with_service_binding(MIRROR_ALIAS, mirror)
-    return (
+    container = (
         container
         # A new value every run, so the wipe below is never answered from the cache.
-        .with_env_variable("PIPELINE_RUN", run_id)
-        .with_exec(["sh", "-c", k3s.prepare_state_script()])
-        .with_exposed_port(k3s.API_PORT)
-        .as_service(
-            args=k3s.server_command(private_registry=mirror is not None),
-            use_entrypoint=True,
-            insecure_root_capabilities=True,
+        .with_env_variable("PIPELINE_RUN", run_id).with_exec(
+            ["sh", "-c", k3s.prepare_state_script()]
         )
+    )
+    # After the wipe, so it never meets them: each archive is mounted where k3s imports it
+    # (inside the state volume's import folder), not copied into the container or the volume.
+    for archive, file in archives:
+        container = container.with_mounted_file(archive.path, file)
+    mirrors = {DOCKER_HUB: f"http://{MIRROR_ALIAS}:{MIRROR_PORT}"} if mirror is not None else {}
+    private_registry = bool(mirrors) or docker_hub is not None
+    if private_registry:
+        # A secret, not a file in a layer: with a login it holds Docker Hub's password.
+        registries = dag.set_secret("k3s-registries-yaml", k3s.registries_yaml(mirrors, docker_hub))
+        container = container.with_mounted_secret(k3s.REGISTRIES_FILE, registries)
+    if mirror is not None:
+        container = container.with_service_binding(MIRROR_ALIAS, mirror)
+    return container.with_exposed_port(k3s.API_PORT).as_service(
+        args=k3s.server_command(private_registry=private_registry),
+        use_entrypoint=True,
+        insecure_root_capabilities=True,
     )
 
 
 def with_k3s_config(tools: dagger.Container, run_id: str) -> dagger.Container:
-    """The tools container reading k3s's config volume (kubeconfig, server log)."""
+    """The tools container reading k3s's config volume (kubeconfig, server log, heartbeat)."""
     return tools.with_mounted_cache(K3S_CONFIG_MOUNT, k3s_config_volume()).with_env_variable(
         "PIPELINE_RUN", run_id
+    )
+
+
+def k3s_liveness_probe(tools: dagger.Container, run_id: str, nonce: str) -> dagger.Container:
+    """Reads k3s's heartbeat from its config volume, never bound to k3s: binding a service
+    that exited would start a new one."""
+    return (
+        with_k3s_config(tools, run_id)
+        .with_env_variable("PIPELINE_PROBE", nonce)
+        .with_exec(["sh", "-c", k3s.liveness_probe_script(K3S_CONFIG_MOUNT)])
+    )
+
+
+def disk_probe(nonce: str) -> dagger.Container:
+    """du of each cache volume and df of their filesystem (disk_usage.py); `nonce` so each
+    measurement runs rather than coming from the cache."""
+    container = dag.container().from_(PYTHON_IMAGE)
+    for volume in CACHE_VOLUMES:
+        container = container.with_mounted_cache(
+            f"{DISK_PROBE_MOUNT}/{volume}", dag.cache_volume(volume)
+        )
+    return container.with_env_variable("PIPELINE_PROBE", nonce).with_exec(
+        ["sh", "-c", disk_usage.probe_script(DISK_PROBE_MOUNT, CACHE_VOLUMES)]
     )
 
 

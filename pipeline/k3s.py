@@ -1,29 +1,41 @@
-"""k3s inside a Dagger service: its start-up scripts, server arguments, registry mirror
-configuration and the kubeconfig other containers use. Text only; containers.py wires it.
+"""k3s inside a Dagger service: its start-up scripts, server arguments, registry
+configuration, the kubeconfig other containers use, and whether it is still running. Text
+only; containers.py wires it.
 
 The recipe is the one dagger/dagger's e2e/helm suite runs (shared/facts/dagger.md): a cgroup
 v2 entrypoint, state on cache volumes wiped at every start, traefik and metrics-server off,
 the service alias in the API certificate, and a kubeconfig pointing at that alias.
+
+Dagger has no call that says whether a started service still runs, and binding a service
+that has exited starts a new one (core/services.go in dagger/dagger). So the service's shell
+writes a heartbeat to the config volume while k3s runs, and k3s's exit status when it stops;
+another container reads both from the volume without binding the service (`liveness`).
 """
 
 from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
+
+from pipeline.registry_login import DOCKER_HUB, RegistryLogin
 
 ALIAS = "k3s"  # the hostname tool containers reach the API server by
 API_PORT = 6443
 CONFIG_DIR = "/etc/rancher/k3s"  # a cache volume: kubeconfig and server log, read by others
 DATA_DIR = "/var/lib/rancher"  # a cache volume: containerd needs a non-overlay filesystem
 IMPORT_DIR = f"{DATA_DIR}/k3s/agent/images"  # k3s imports every archive here as it starts
-ARCHIVES_DIR = "/pipeline/images"  # where the named image archives are mounted
 ENTRYPOINT = "/pipeline/cgroup-entrypoint.sh"
 REGISTRIES_FILE = "/pipeline/registries.yaml"
 KUBECONFIG_NAME = "k3s.yaml"
 SERVER_LOG_NAME = "k3s.log"
+HEARTBEAT_NAME = "heartbeat"  # the time (epoch seconds) k3s was last seen running
+EXITED_NAME = "exited"  # k3s's exit status, written when it stops
+HEARTBEAT_EVERY_S = 5
+HEARTBEAT_STALE_S = 30  # six missed beats: the container is gone, not just busy
 TEMP_DIRS = ("/var/lib/kubelet", "/var/lib/cni", "/var/log")
 
 # The kubelet enables cgroup v2 controllers for its children, which the kernel refuses while
@@ -48,45 +60,120 @@ exec "$@"
 
 
 def prepare_state_script() -> str:
-    """Before each start: a fresh cluster (no state from an earlier run), then our images
-    in k3s's import folder, which only exists on the wiped state volume."""
+    """Before each start: a fresh cluster (no state, kubeconfig, log or heartbeat from an
+    earlier run). The image archives are mounted into the import folder after this step
+    (containers.k3s_service), so nothing here copies them."""
     return "\n".join(
         [
             "set -eu",
             f"rm -rf {DATA_DIR}/k3s {CONFIG_DIR}/*",
             f"mkdir -p {IMPORT_DIR}",
-            f"cp {ARCHIVES_DIR}/*.tar {IMPORT_DIR}/",
         ]
     )
 
 
-def server_command(alias: str = ALIAS, private_registry: bool = False) -> list[str]:
-    """`sh -c` arguments for the service: the server in the foreground, logging to the
-    shared config volume so diagnostics can read the log after a failure."""
+def server_command(
+    alias: str = ALIAS,
+    private_registry: bool = False,
+    config_dir: str = CONFIG_DIR,
+    heartbeat_every_s: int = HEARTBEAT_EVERY_S,
+) -> list[str]:
+    """`sh -c` arguments for the service: the server, logging to the shared config volume so
+    diagnostics can read the log after a failure, and a shell that beats while it runs.
+
+    The shell stays the service's main process: it passes a stop on to k3s, writes the
+    heartbeat while k3s runs and k3s's exit status once it stopped, then exits with it.
+    """
     args = [
         "k3s",
         "server",
         "--disable=traefik",
         "--disable=metrics-server",
         f"--tls-san={alias}",
-        f"--write-kubeconfig={CONFIG_DIR}/{KUBECONFIG_NAME}",
+        f"--write-kubeconfig={config_dir}/{KUBECONFIG_NAME}",
         # One node in one container: the API server reaches the kubelet directly rather
         # than through k3s's agent tunnel (as dagger's e2e suite runs it).
         "--egress-selector-mode=disabled",
-        f"--log={CONFIG_DIR}/{SERVER_LOG_NAME}",
+        f"--log={config_dir}/{SERVER_LOG_NAME}",
         "--alsologtostderr",
     ]
     if private_registry:
         args.append(f"--private-registry={REGISTRIES_FILE}")
     # Bind the container's own address (as dagger's e2e suite does), found at start time.
     bind = "--bind-address=\"$(ip route | grep src | awk '{print $NF}' | head -n 1)\""
-    return ["sh", "-c", f"{shlex.join(args)} {bind}"]
+    heartbeat = shlex.quote(f"{config_dir}/{HEARTBEAT_NAME}")
+    exited = shlex.quote(f"{config_dir}/{EXITED_NAME}")
+    script = "\n".join(
+        [
+            f"{shlex.join(args)} {bind} &",
+            "k3s_pid=$!",
+            "trap 'kill -TERM \"$k3s_pid\" 2>/dev/null' TERM INT",
+            'while kill -0 "$k3s_pid" 2>/dev/null; do',
+            f"  date +%s > {heartbeat}.new && mv {heartbeat}.new {heartbeat}",
+            f"  sleep {heartbeat_every_s}",
+            "done",
+            'wait "$k3s_pid"',
+            "status=$?",
+            f'echo "$status" > {exited}',
+            'exit "$status"',
+        ]
+    )
+    return ["sh", "-c", script]
 
 
-def registries_yaml(mirrors: Mapping[str, str]) -> str:
+def liveness_probe_script(config_mount: str) -> str:
+    """Run where k3s's config volume is mounted (never bound to k3s): the time now, the last
+    heartbeat and the exit status, one `key=value` line each, for `liveness`."""
+    heartbeat = shlex.quote(f"{config_mount}/{HEARTBEAT_NAME}")
+    exited = shlex.quote(f"{config_mount}/{EXITED_NAME}")
+    return (
+        'echo "now=$(date +%s)"; '
+        f'echo "heartbeat=$(cat {heartbeat} 2>/dev/null)"; '
+        f'echo "exited=$(cat {exited} 2>/dev/null)"'
+    )
+
+
+@dataclass(frozen=True)
+class Liveness:
+    alive: bool
+    reason: str  # a clause: why it counts as running or not
+
+
+def liveness(probe_output: str, stale_after_s: int = HEARTBEAT_STALE_S) -> Liveness:
+    """Whether k3s still runs, from what `liveness_probe_script` printed."""
+    said = {}
+    for line in probe_output.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            said[key.strip()] = value.strip()
+    if said.get("exited"):
+        return Liveness(False, f"k3s exited with status {said['exited']}")
+    beat, now = said.get("heartbeat", ""), said.get("now", "")
+    if not beat:
+        return Liveness(False, "k3s's container wrote no heartbeat")
+    if not (beat.isdigit() and now.isdigit()):
+        return Liveness(False, f"k3s's heartbeat is unreadable ({beat!r} at {now!r})")
+    age = int(now) - int(beat)
+    if age > stale_after_s:
+        return Liveness(False, f"k3s's last heartbeat is {age} s old")
+    return Liveness(True, f"k3s's last heartbeat is {max(age, 0)} s old")
+
+
+def registries_yaml(mirrors: Mapping[str, str], docker_hub: RegistryLogin | None = None) -> str:
     """k3s's registries.yaml: registry host -> mirror endpoint (containerd falls back to the
-    registry itself when the mirror fails)."""
-    config = {"mirrors": {host: {"endpoint": [url]} for host, url in mirrors.items()}}
+    registry itself when the mirror fails), and Docker Hub's login for that registry itself.
+
+    The login is keyed by `docker.io`, so k3s uses it for Docker Hub's own endpoint only
+    (without the mirror, or when it falls back); the mirror logs in upstream by itself. It
+    holds a credential: containers.py hands this text to Dagger only as a secret.
+    """
+    config: dict[str, Any] = {}
+    if mirrors:
+        config["mirrors"] = {host: {"endpoint": [url]} for host, url in mirrors.items()}
+    if docker_hub is not None:
+        config["configs"] = {
+            DOCKER_HUB: {"auth": {"username": docker_hub.username, "password": docker_hub.password}}
+        }
     return yaml.safe_dump(config, sort_keys=True)
 
 

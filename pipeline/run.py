@@ -11,6 +11,7 @@ import json
 import os
 import shlex
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,9 +20,12 @@ import anyio
 import dagger
 from dagger import dag
 
-from pipeline import containers, digests, k3s, stages
+from pipeline import containers, digests, disk_usage, k3s, stages
 from pipeline.cluster_commands import deploy_command, verify_command
+from pipeline.disk_usage import DiskUsage
+from pipeline.image_archives import ImageArchive, image_archives
 from pipeline.images import SERVICE_IMAGES, platform_values, production_repositories
+from pipeline.registry_login import LoginDecision
 from platform_deploy.repo import relative
 
 NODE_READY_TIMEOUT_S = 300
@@ -37,6 +41,7 @@ class Options:
     publish: bool
     pull_cache: bool
     until: str | None
+    docker_hub: LoginDecision
 
 
 @dataclass
@@ -48,11 +53,14 @@ class PipelineRun:
     cluster_references: dict[str, str]
     source: dagger.Directory
     images: dict[str, dagger.Container] = field(default_factory=dict)
-    archives: dict[str, dagger.File] = field(default_factory=dict)
+    archives: list[tuple[ImageArchive, dagger.File]] = field(default_factory=list)
     tools: dagger.Container | None = None
+    docker_hub: containers.DockerHubAuth | None = None
     cluster: dagger.Service | None = None
     kubeconfig: dagger.Secret | None = None
     diagnostics_dir: Path | None = None
+    disk_before: DiskUsage | None = None
+    disk: dict[str, DiskUsage] = field(default_factory=dict)  # after each stage that ran
 
     @property
     def run_dir(self) -> Path:
@@ -83,24 +91,25 @@ class PipelineRun:
         return ""
 
     async def load_images(self) -> str:
-        async def name(image_name: str) -> None:
-            archive = containers.named_archive(
-                self.source,
-                self.images[image_name],
-                image_name,
-                self.cluster_references[image_name],
-            )
-            self.archives[image_name] = await archive.sync()
+        archives = image_archives(self.cluster_references)
+        files: dict[str, dagger.File] = {}
+
+        async def make(archive: ImageArchive) -> None:
+            image = self.images[archive.service]
+            files[archive.service] = await containers.image_archive(image, archive).sync()
 
         async with anyio.create_task_group() as group:
-            for image in SERVICE_IMAGES:
-                group.start_soon(name, image.name)
-        return ", ".join(self.cluster_references[image.name] for image in SERVICE_IMAGES)
+            for archive in archives:
+                group.start_soon(make, archive)
+        self.archives = [(archive, files[archive.service]) for archive in archives]
+        return ", ".join(archive.reference for archive in archives)
 
     async def start_k3s(self) -> str:
-        mirror = containers.docker_io_mirror() if self.options.pull_cache else None
-        self.cluster = containers.k3s_service(self.k3s_image, self.archives, self.run_id, mirror)
-        await self.cluster.start()
+        mirror = containers.docker_io_mirror(self.docker_hub) if self.options.pull_cache else None
+        service = containers.k3s_service(
+            self.k3s_image, self.archives, self.run_id, mirror, self.options.docker_hub.login
+        )
+        await self._start_cluster(service)
         written = f"{containers.K3S_CONFIG_MOUNT}/{k3s.KUBECONFIG_NAME}"
         # Copied out of the cache volume before reading: a file on a cache mount is not
         # part of the container's snapshot (dagger's e2e suite reads it the same way).
@@ -131,6 +140,11 @@ class PipelineRun:
         )
         return f"{k3s.ALIAS}:{k3s.API_PORT}, {self.k3s_image.rsplit(':', 1)[-1]}"
 
+    async def _start_cluster(self, service: dagger.Service) -> None:
+        # The service start() returns is the one bound and stopped from here on, as in
+        # dagger/dagger's e2e/helm suite (`k3sSvc, err := k3s.service.Start(ctx)`).
+        self.cluster = await service.start()
+
     async def _on_cluster_command(self, label: str, argv: list[str]) -> str:
         try:
             await self._on_cluster().with_exec(argv).sync()
@@ -155,11 +169,12 @@ class PipelineRun:
             "--k3s-log",
             f"{containers.K3S_CONFIG_MOUNT}/{k3s.SERVER_LOG_NAME}",
         ]
-        if self.cluster is not None and self.kubeconfig is not None:
+        unreachable = await self._why_not_query_cluster()
+        if unreachable is None:
             container = self._on_cluster()
         else:
             container = self._tools()
-            command.append("--no-cluster")  # k3s never answered: its server log is all
+            command.extend(["--no-cluster", unreachable])  # what survives: the server log
         target = self.run_dir / "diagnostics"
         await (
             containers.with_k3s_config(container, self.run_id)
@@ -168,7 +183,22 @@ class PipelineRun:
             .export(str(target))
         )
         self.diagnostics_dir = target
-        return f"in {relative(target)}"
+        said = f" (cluster not queried: {unreachable})" if unreachable else ""
+        return f"in {relative(target)}{said}"
+
+    async def _why_not_query_cluster(self) -> str | None:
+        """None when k3s still runs; else why the diagnostics must not bind it (binding a
+        service that exited starts a new one, which would answer about a new cluster)."""
+        if self.cluster is None:
+            return "k3s did not start"
+        if self.kubeconfig is None:
+            return "k3s wrote no kubeconfig"
+        probe = containers.k3s_liveness_probe(self._tools(), self.run_id, str(time.time_ns()))
+        try:
+            state = k3s.liveness(await probe.stdout())
+        except dagger.DaggerError as error:
+            return f"k3s's heartbeat could not be read ({first_line(str(error), 160)})"
+        return None if state.alive else state.reason
 
     async def publish(self) -> str:
         if not self.options.publish:
@@ -199,6 +229,43 @@ class PipelineRun:
         ordered = [published[image.name] for image in SERVICE_IMAGES if image.in_production]
         path = digests.write(ordered, self.revision)
         return f"{len(ordered)} images; digests in {relative(path)}"
+
+    async def measure_disk(self, label: str) -> DiskUsage:
+        """The engine's cache, the cache volumes and the engine's disk (disk_usage.py)."""
+        problems = []
+        engine_bytes = engine_entries = None
+        try:
+            entry_set = dag.engine().local_cache().entry_set()
+            engine_bytes = await entry_set.disk_space_bytes()
+            engine_entries = await entry_set.entry_count()
+        except dagger.DaggerError as error:
+            problems.append(f"the engine's cache ({first_line(str(error), 120)})")
+        volumes: dict[str, int] = {}
+        filesystem = None
+        try:
+            nonce = f"{self.run_id}-{label}-{time.time_ns()}"
+            volumes, filesystem = disk_usage.parse_probe(
+                await containers.disk_probe(nonce).stdout()
+            )
+        except dagger.DaggerError as error:
+            problems.append(f"the cache volumes ({first_line(str(error), 120)})")
+        return DiskUsage(engine_bytes, engine_entries, volumes, filesystem, tuple(problems))
+
+    async def after_stage(self, result: stages.StageResult) -> None:
+        usage = await self.measure_disk(result.stage)
+        self.disk[result.stage] = usage
+        print(
+            f"[pipeline] disk after {result.stage}: {disk_usage.describe(usage)}", file=sys.stderr
+        )
+
+    async def log_in_to_docker_hub(self) -> None:
+        """Before any pull: the session's registry login for Dagger's own pulls; the secrets
+        the mirror and k3s use later."""
+        login = self.options.docker_hub.login
+        if login is None:
+            return
+        self.docker_hub = containers.docker_hub_auth(login)
+        await containers.docker_hub_session_login(self.docker_hub).sync()
 
     async def stop(self) -> None:
         if self.cluster is not None:
@@ -277,23 +344,49 @@ def report_progress(result: stages.StageResult) -> None:
     print(f"[pipeline] {result.stage} {result.outcome.value} ({took}){detail}", file=sys.stderr)
 
 
-def write_reports(
+def summary_document(
     run: PipelineRun, results: Sequence[stages.StageResult], total_seconds: float
-) -> None:
-    run.run_dir.mkdir(parents=True, exist_ok=True)
-    summary = {
+) -> dict[str, object]:
+    """summary.json: each stage with its result and the disk use after it."""
+
+    def disk(usage: DiskUsage | None) -> dict[str, object] | None:
+        return asdict(usage) if usage is not None else None
+
+    return {
         "run": run.run_id,
         "revision": run.revision,
         "outcome": stages.overall(results).value,
         "seconds": round(total_seconds, 1),
-        "stages": [asdict(result) for result in results],
+        "docker_hub": run.options.docker_hub.note,
+        "disk_before": disk(run.disk_before),
+        "stages": [
+            {**asdict(result), "disk": disk(run.disk.get(result.stage))} for result in results
+        ],
         "diagnostics": str(run.diagnostics_dir) if run.diagnostics_dir else None,
     }
+
+
+def disk_rows(
+    run: PipelineRun, results: Sequence[stages.StageResult]
+) -> list[tuple[str, DiskUsage]]:
+    rows = [("start", run.disk_before)] if run.disk_before is not None else []
+    rows.extend((r.stage, run.disk[r.stage]) for r in results if r.stage in run.disk)
+    return rows
+
+
+def write_reports(
+    run: PipelineRun, results: Sequence[stages.StageResult], total_seconds: float
+) -> None:
+    run.run_dir.mkdir(parents=True, exist_ok=True)
+    summary = summary_document(run, results, total_seconds)
     (run.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:
         with open(step_summary, "a", encoding="utf-8") as stream:
             stream.write("## Pipeline\n\n" + stages.format_markdown(results, total_seconds) + "\n")
+            rows = disk_rows(run, results)
+            if rows:
+                stream.write("\n### Disk use\n\n" + disk_usage.format_markdown(rows) + "\n")
 
 
 async def run_pipeline(
@@ -316,9 +409,20 @@ async def run_pipeline(
             source=containers.repository_source(),
         )
         started = anyio.current_time()
+        print(f"[pipeline] Docker Hub: {options.docker_hub.note}", file=sys.stderr)
         try:
+            await run.log_in_to_docker_hub()
+            run.disk_before = await run.measure_disk("start")
+            print(
+                f"[pipeline] disk at the start: {disk_usage.describe(run.disk_before)}",
+                file=sys.stderr,
+            )
             results = await stages.run_stages(
-                plan, run.actions(), describe_error=describe_error, on_result=report_progress
+                plan,
+                run.actions(),
+                describe_error=describe_error,
+                on_result=report_progress,
+                after_stage=run.after_stage,
             )
         finally:
             await run.stop()

@@ -6,6 +6,9 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
+
+from pipeline import collect_diagnostics
 from pipeline.cluster_commands import (
     CLUSTER_DIAGNOSTICS,
     PODS_JSON,
@@ -140,7 +143,7 @@ def test_collecting_writes_every_file_and_records_failures(tmp_path: Path) -> No
     k3s_log.write_text("".join(f"line {i}\n" for i in range(5000)))
     out = tmp_path / "diagnostics"
     cluster = FakeCluster()
-    index = collect(out, cluster, cluster=True, k3s_log=k3s_log)
+    index = collect(out, cluster, k3s_log)
 
     assert (out / "pods.txt").read_text() == "output of kubectl get pods -A -o wide\n"
     previous = (out / "logs/default/gateway-7d9f.gateway.previous.log").read_text()
@@ -158,9 +161,30 @@ def test_without_a_cluster_only_k3s_log_is_collected(tmp_path: Path) -> None:
     out = tmp_path / "diagnostics"
     out.mkdir()
     cluster = FakeCluster()
-    index = collect(out, cluster, cluster=False, k3s_log=tmp_path / "missing.log")
+    index = collect(out, cluster, tmp_path / "missing.log", no_cluster="k3s did not start")
     assert cluster.ran == []
-    assert index == [f"k3s-server.log\tmissing: k3s wrote no {tmp_path / 'missing.log'}"]
+    assert index == [
+        "cluster\tnot queried: k3s did not start",
+        f"k3s-server.log\tmissing: k3s wrote no {tmp_path / 'missing.log'}",
+    ]
+
+
+def test_a_stopped_k3s_is_not_asked_and_its_log_survives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the pipeline runs the collector after k3s stopped: its command line, and only the
+    server log, which is on the config volume that outlives the k3s container."""
+    (tmp_path / "k3s.log").write_text('level=fatal msg="etcd: out of space"\n')
+    out = tmp_path / "diagnostics"
+    cluster = FakeCluster()
+    monkeypatch.setattr(collect_diagnostics, "run_command", cluster)
+    argv = ["--out", str(out), "--k3s-log", str(tmp_path / "k3s.log")]
+    assert collect_diagnostics.main([*argv, "--no-cluster", "k3s exited with status 1"]) == 0
+    assert cluster.ran == []
+    index = (out / "index.txt").read_text().splitlines()
+    assert index[0] == "cluster\tnot queried: k3s exited with status 1"
+    assert len(index) == 2
+    assert "out of space" in (out / "k3s-server.log").read_text()
 
 
 def test_a_cluster_that_does_not_answer_still_gives_the_cluster_wide_files(
@@ -171,6 +195,6 @@ def test_a_cluster_that_does_not_answer_still_gives_the_cluster_wide_files(
     def unreachable(argv: Sequence[str]) -> Ran:
         return Ran(1, "", "The connection to the server k3s:6443 was refused")
 
-    index = collect(out, unreachable, cluster=True, k3s_log=None)
+    index = collect(out, unreachable, None)
     assert len(index) == len(CLUSTER_DIAGNOSTICS)
     assert "was refused" in (out / "events.txt").read_text()
