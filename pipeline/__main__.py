@@ -1,7 +1,9 @@
 """python -m pipeline [--publish] [--until STAGE] [--no-pull-cache] [--out DIR]
+python -m pipeline --preflight
 
 Exit status: 0 every stage passed, 1 a stage failed (the summary says which), 2 the pipeline
-could not start here (no container engine, or a precondition), in one sentence.
+could not start here (no container engine, no Dagger CLI, or a precondition), in one
+sentence. --preflight answers only those two questions, in seconds: 0 or 2.
 """
 
 from __future__ import annotations
@@ -49,6 +51,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="let k3s pull from Docker Hub directly, not through the caching mirror",
     )
     parser.add_argument(
+        "--preflight",
+        action="store_true",
+        help="only check, within seconds, that a container engine answers and the Dagger CLI "
+        "is here (on PATH, in the SDK's cache, or downloadable by the SDK); exit 0 or 2",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         default=DEFAULT_OUT,
@@ -65,6 +73,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     # Imported after the check: without an engine the answer comes before dagger loads.
+    from pipeline.dagger_cli import CliMissing, find_cli_here, hand_to_sdk
+
+    cli = find_cli_here()
+    if isinstance(cli, CliMissing):
+        print(cannot_run_message(cli.problem), file=sys.stderr)
+        return 2
+    if args.preflight:
+        print(f"A container engine answers and the Dagger CLI is {cli.where}.")
+        return 0
+    hand_to_sdk(cli)
+
     import anyio
     import dagger
 
