@@ -265,7 +265,15 @@ class PipelineRun:
         if login is None:
             return
         self.docker_hub = containers.docker_hub_auth(login)
-        await containers.docker_hub_session_login(self.docker_hub).sync()
+        try:
+            await containers.docker_hub_session_login(self.docker_hub).sync()
+        except dagger.QueryError as error:
+            # Dagger's own pulls then go as the Dagger CLI's Docker config has them.
+            said = first_line(str(error), 160)
+            print(
+                f"[pipeline] Docker Hub: the session did not take the login ({said})",
+                file=sys.stderr,
+            )
 
     async def stop(self) -> None:
         if self.cluster is not None:
