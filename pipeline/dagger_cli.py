@@ -22,7 +22,6 @@ from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import dagger
 from dagger._engine._version import CLI_VERSION
 from dagger.provisioning._download import Downloader
 
@@ -80,10 +79,10 @@ def find_cli(
         )
     try:
         downloaded = download()
-    except (dagger.ProvisionError, TimeoutError, OSError) as error:
+    except Exception as error:  # whatever stops the download, the answer is one clause
         # DownloadError's own str() repeats "Failed to download the Dagger CLI"; its argument
         # is the cause.
-        said = first_line(str(error.args[0]) if error.args else str(error)) or type(error).__name__
+        said = first_line(str(error.args[0]) if error.args else "") or type(error).__name__
         return CliMissing(
             f"no Dagger CLI: {path_note}, the SDK's cache has no CLI {version}, "
             f"and the SDK's download of CLI {version} failed: {said}"
@@ -143,7 +142,11 @@ def download_with_timeout(
 
 
 def find_cli_here() -> CliFound | CliMissing:
-    return find_cli(os.environ, shutil.which, cli_version, sdk_cache_path(), download_with_timeout)
+    try:
+        cached = sdk_cache_path()
+    except OSError:  # no cache folder can be made: the download below will say why
+        cached = Path("/nonexistent/dagger-cli")
+    return find_cli(os.environ, shutil.which, cli_version, cached, download_with_timeout)
 
 
 def dagger_cli_problem() -> str | None:

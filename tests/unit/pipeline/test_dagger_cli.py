@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tarfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -126,6 +127,15 @@ def test_nothing_here_and_no_download_is_one_clause_with_the_first_line_of_the_e
         f"and the SDK's download of CLI {CLI_VERSION} failed: "
         "Failed to download checksums: [Errno -2] Name or service not known"
     )
+
+
+def test_any_failure_of_the_download_is_one_clause(tmp_path: Path) -> None:
+    def broken_archive() -> str:
+        raise tarfile.ReadError("unexpected end of data")
+
+    missing = find_cli({}, which_only({}), lambda p: None, tmp_path / "none", broken_archive)
+    assert isinstance(missing, CliMissing)
+    assert missing.problem.endswith("failed: unexpected end of data")
 
 
 def test_the_version_comes_from_dagger_version(tmp_path: Path) -> None:
