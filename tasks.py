@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import shlex
 import shutil
+import subprocess
 
 from invoke.context import Context
 from invoke.exceptions import Exit
+from invoke.runners import Result
 from invoke.tasks import task
 
 
 def _nox(
-    c: Context, *sessions: str, posargs: list[str] | None = None, env: dict[str, str] | None = None
-) -> None:
+    c: Context,
+    *sessions: str,
+    posargs: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    warn: bool = False,
+) -> Result | None:
     if shutil.which("nox") is None:
         raise Exit("nox is not installed: see README.md, 'On a fresh machine'.", code=2)
     command = ["nox", "--sessions", *sessions]
     if posargs:
         command += ["--", *posargs]
-    c.run(shlex.join(command), pty=False, env=env or {})
+    return c.run(shlex.join(command), pty=False, env=env or {}, warn=warn)
 
 
 SHORT_RELIABILITY = {"RELIABILITY_SOAK_S": "20", "GATEWAY_FUZZ_EXAMPLES": "100"}
@@ -28,11 +34,11 @@ OFFLINE_CHECKS = ("lint", "typecheck", "manifests", "nca", "checkov", "hadolint"
 
 @task(help={"pytest_args": 'extra arguments for pytest, e.g. "-k capture -x"'})
 def test(c: Context, pytest_args: str = "") -> None:
-    """Run every check that needs no container engine.
+    """Run every check that needs no container engine (the e2e tests are never collected).
 
     Lint and strict typing; the deployment's manifests, policies (nca), checkov, hadolint
-    and detect-secrets; the unit and integration tests (e2e tests skip without Docker);
-    then a short run of the reliability suite.
+    and detect-secrets; the unit and integration tests; then a short run of the
+    reliability suite. `invoke e2e` is the container tier.
     """
     _nox(c, *OFFLINE_CHECKS)
     _nox(c, "tests", posargs=shlex.split(pytest_args))
@@ -83,17 +89,19 @@ def bench(c: Context, out: str = "", quick: bool = False) -> None:
 
 @task(
     help={
-        "name": "the client's name, e.g. search-backend",
-        "models": "comma-separated models it may use, e.g. claude-sonnet,groq-llama",
+        "name": "required: the client's name, e.g. search-backend",
+        "models": "required: comma-separated models it may use, e.g. claude-sonnet,groq-llama",
         "rpm": "requests per minute (default: no limit)",
         "tpm": "tokens per minute (default: no limit)",
         "key_file": "where to write the key, mode 0600 (default: .secrets/<name>.key)",
     }
 )
 def mint_client_key(
-    c: Context, name: str, models: str, rpm: int = 0, tpm: int = 0, key_file: str = ""
+    c: Context, name: str = "", models: str = "", rpm: int = 0, tpm: int = 0, key_file: str = ""
 ) -> None:
     """Mint a gateway client key: the key goes to a 0600 file, its entry is printed."""
+    if not name or not models:
+        raise Exit("--name and --models are both required (see --help).", code=2)
     args = ["--name", name, "--models", models]
     args += ["--rpm", str(rpm)] if rpm else []
     args += ["--tpm", str(tpm)] if tpm else []
@@ -107,34 +115,83 @@ def lock(c: Context) -> None:
     _nox(c, "lock")
 
 
+def _docker_problem() -> str | None:
+    """Why `docker info` reaches no engine, or None. The container tier needs Docker."""
+    if shutil.which("docker") is None:
+        return "the docker CLI is not installed"
+    result = subprocess.run(
+        ["docker", "info", "--format", "{{.ServerVersion}}"],
+        capture_output=True,
+        text=True,
+        timeout=15,
+        check=False,
+    )
+    if result.returncode == 0:
+        return None
+    lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+    return f"`docker info`: {lines[-1] if lines else f'exit status {result.returncode}'}"
+
+
 @task(
     help={
-        "skip_checks": "skip the fast local checks (lint, strict typing, unit and integration "
-        "tests)",
-        "skip_pipeline": "skip the Dagger pipeline (the part that needs a container engine)",
+        "skip_pipeline": "leave out the tests that run the Dagger pipeline (marked `pipeline`), "
+        "as `invoke ci` and GitHub's container job do: the pipeline runs on its own there",
+        "pytest_args": 'extra arguments for pytest, e.g. "-k platform -x"',
+    }
+)
+def e2e(c: Context, skip_pipeline: bool = False, pytest_args: str = "") -> None:
+    """The container tier: needs a Docker engine (a laptop's, a runner's, or bootstrap's).
+
+    Builds every image from a clean context (on stand-in bases where no registry answers)
+    and runs each as the cluster does; runs the ci platform's workloads from their rendered
+    manifests and calls them end to end; the k3s and Dagger pipeline tests run where k3s's
+    image and the Dagger CLI can be had, and skip saying why elsewhere. About 5 minutes cold.
+    """
+    problem = _docker_problem()
+    if problem is not None:
+        raise Exit(
+            f"The container tier needs a Docker engine and none answers ({problem}); on Debian "
+            "as root, `scripts/bootstrap.sh --docker-engine DIR` starts one (README.md).",
+            code=2,
+        )
+    posargs = ["-m", "not pipeline"] if skip_pipeline else []
+    _nox(c, "e2e", posargs=posargs + shlex.split(pytest_args))
+
+
+@task(
+    help={
+        "skip_checks": "skip the fast checks (`invoke test`)",
+        "skip_containers": "skip the container tier (`invoke e2e --skip-pipeline`)",
+        "skip_pipeline": "skip the Dagger pipeline",
         "pipeline_args": 'extra arguments for `python -m pipeline`, e.g. "--until load-images"',
     }
 )
 def ci(
-    c: Context, skip_checks: bool = False, skip_pipeline: bool = False, pipeline_args: str = ""
+    c: Context,
+    skip_checks: bool = False,
+    skip_containers: bool = False,
+    skip_pipeline: bool = False,
+    pipeline_args: str = "",
 ) -> None:
-    """The main job: the fast local checks, then the Dagger pipeline (pipeline/README.md).
+    """The main job, as GitHub's workflow runs it: fast checks, container tier, then the pipeline.
 
-    The pipeline builds the images, starts k3s in a container, deploys the ci environment
-    into it and verifies it. Without a container engine it says so within seconds and
-    exits 2, before the checks run; `invoke test` runs every check that needs none.
+    The pipeline (pipeline/README.md) builds the images, starts k3s in a container, deploys
+    the ci environment into it and verifies it; it runs once. Its preflight comes first: without
+    a container engine or the Dagger CLI it says so within seconds and exits 2, before anything
+    else runs; `invoke test` and `invoke e2e` run without Dagger.
     """
-    if skip_checks and skip_pipeline:
-        raise Exit("--skip-checks and --skip-pipeline together leave nothing to run.", code=2)
+    if skip_checks and skip_containers and skip_pipeline:
+        raise Exit(
+            "--skip-checks, --skip-containers and --skip-pipeline leave nothing to run.", code=2
+        )
     if not skip_pipeline:
-        # Standard library only, so it runs here without the pipeline's environment.
-        from pipeline.engine_check import engine_problem_here, no_engine_message
-
-        problem = engine_problem_here()
-        if problem is not None:
-            raise Exit(no_engine_message(problem), code=2)
+        preflight = _nox(c, "pipeline", posargs=["--preflight"], warn=True)
+        if preflight is not None and preflight.failed:
+            raise Exit(code=2)  # the preflight said why in one sentence
     if not skip_checks:
         test(c)
+    if not skip_containers:
+        e2e(c, skip_pipeline=True)
     if not skip_pipeline:
         _nox(c, "pipeline", posargs=shlex.split(pipeline_args))
 
@@ -143,6 +200,10 @@ def ci(
 
 
 def _deploy_args(env: str, kubeconfig: str, context: str) -> list[str]:
+    # A flag with a default rather than a required argument: invoke makes those positional,
+    # and `invoke deploy --help` would then run the task with --help as the environment.
+    if not env:
+        raise Exit("--env is required: ci or prod (deploy/environments.yaml).", code=2)
     args = ["--env", env]
     args += ["--kubeconfig", kubeconfig] if kubeconfig else []
     return args + (["--context", context] if context else [])
@@ -150,7 +211,7 @@ def _deploy_args(env: str, kubeconfig: str, context: str) -> list[str]:
 
 @task(
     help={
-        "env": "ci (the pipeline's k3s) or prod, as named in deploy/environments.yaml",
+        "env": "required: ci (the pipeline's k3s) or prod, as named in deploy/environments.yaml",
         "plan": "only show what would change (Helm's server-side dry run, a server-side "
         "diff of the static manifests, the preflight); change nothing",
         "yes": "do not ask for confirmation (prod asks otherwise; ci never asks)",
@@ -164,7 +225,7 @@ def _deploy_args(env: str, kubeconfig: str, context: str) -> list[str]:
 )
 def deploy(
     c: Context,
-    env: str,
+    env: str = "",
     plan: bool = False,
     yes: bool = False,
     kubeconfig: str = "",
@@ -189,12 +250,12 @@ def deploy(
 
 @task(
     help={
-        "env": "ci or prod, as named in deploy/environments.yaml",
+        "env": "required: ci or prod, as named in deploy/environments.yaml",
         "kubeconfig": "the kubeconfig (default: $KUBECONFIG, then ~/.kube/config)",
         "context": "its context (default: the current one); checked by identity too",
     }
 )
-def verify(c: Context, env: str, kubeconfig: str = "", context: str = "") -> None:
+def verify(c: Context, env: str = "", kubeconfig: str = "", context: str = "") -> None:
     """Verify a deployed environment and print a table of checks; fails if any fails.
 
     Rollouts ready, a completion through the gateway, its trace in Langfuse with model,

@@ -2,7 +2,9 @@
 
 A k3s (the pinned image of deploy/versions.yaml) runs in the container engine, or the
 cluster of PLATFORM_E2E_KUBECONFIG is used (the pipeline's k3s). Without a container engine
-every test here skips, saying why (tests/e2e/conftest.py). What runs for real: the kubernetes
+every test here skips, saying why (tests/e2e/conftest.py); so does it where the engine answers
+but the k3s image cannot be pulled (no registry), naming the image. k3s runs --privileged, as
+its documentation asks. What runs for real: the kubernetes
 client's identity read, server-side apply and its dry-run diff, create-if-absent Secrets,
 Helm 4's install --wait=watcher and its dry run, a rerun that changes nothing, the
 NetworkPolicy probe pods, and the one-line CLI errors.
@@ -19,6 +21,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
 import yaml
@@ -26,15 +29,18 @@ import yaml
 from platform_deploy.cluster import KubeCluster
 from platform_deploy.deploy_settings import ClusterIdentity, Probe, load_deploy_settings
 from platform_deploy.engine import Engine
-from platform_deploy.environments import load_environments
-from platform_deploy.helm import Helm
-from platform_deploy.helm_commands import KubeTarget
+from platform_deploy.environments import Release, load_environments
+from platform_deploy.helm import Helm, HelmError
+from platform_deploy.helm_binary import locked_helm
+from platform_deploy.helm_commands import ChartSource, KubeTarget
 from platform_deploy.helm_runner import HelmRunner
 from platform_deploy.inventory import load_inventory
 from platform_deploy.redaction import Redactor
 from platform_deploy.repo import REPO_ROOT
 from platform_deploy.steps import Step, deploy_steps, ordered
+from platform_deploy.verification import probe_check
 from platform_deploy.versions import load_versions
+from tests.e2e.docker_cli import pull_problem
 
 pytestmark = pytest.mark.e2e
 
@@ -94,14 +100,15 @@ def kubeconfig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     if given:
         yield Path(given)
         return
+    problem = pull_problem(load_versions().k3s_image)
+    if problem is not None:
+        pytest.skip(f"no Kubernetes API server: the k3s image {problem}")
     yield from _k3s_kubeconfig(tmp_path_factory.mktemp("k3s"))
 
 
 @pytest.fixture(scope="module")
 def engine(kubeconfig: Path) -> Engine:
     from kubernetes import client, config
-
-    from platform_deploy.deploy_cli import _helm_binary
 
     cluster = KubeCluster(kubeconfig, None)
     api = config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
@@ -126,7 +133,7 @@ def engine(kubeconfig: Path) -> Engine:
         inventory=load_inventory(),
         versions=load_versions(),
         cluster=cluster,
-        helm=HelmRunner(lambda: Helm(_helm_binary()), target),
+        helm=HelmRunner(lambda: Helm(locked_helm()), target),
         redactor=redactor,
         say=lambda line: output.append(redactor.redact(line)),
         target=target,
@@ -179,17 +186,93 @@ def test_plan_changes_nothing(engine: Engine) -> None:
     assert engine.cluster.read_secret("default", "redis-secrets") == before
 
 
-def test_network_probe_pods_run(engine: Engine) -> None:
-    probe = Probe(
-        "e2e-backend-to-redis",
-        {"component": "backend"},
-        "default",
-        "redis.default.svc.cluster.local",
-        6379,
-        "open",
+def test_a_null_in_the_values_leaves_a_rerun_unchanged(engine: Engine, tmp_path: Path) -> None:
+    """Helm stores nulls in a release's values; the engine's comparison keeps them too."""
+    nulls = tmp_path / "nulls.yaml"
+    nulls.write_text("annotations: null\n", encoding="utf-8")
+    with_nulls = dataclasses.replace(engine, extra_values={"redis": [nulls]})
+    release = engine.environment.release("redis")
+    with_nulls.run_step(Step("release redis", "release", release="redis"))
+    decision, _ = with_nulls.release_decision(release)
+    assert decision.action == "unchanged", decision.reason
+
+
+def _probe(name: str, labels: dict[str, str], expect: Literal["open", "closed"]) -> Probe:
+    return Probe(name, labels, "default", "redis.default.svc.cluster.local", 6379, expect)
+
+
+def test_probes_right_after_the_policies_tell_open_from_closed(engine: Engine) -> None:
+    """New probe pods race the policy controller: an "open" probe retries a refused
+    connection within its bound, a "closed" one is tried once and must stay refused."""
+    engine.run_step(_step(engine, "policies"))
+    image = engine.settings.verify.probe_image
+    for attempt in range(3):  # a fresh pod each time, straight after the policies
+        probe = _probe(f"e2e-open-{attempt}", {"component": "backend"}, "open")
+        code, detail = engine.cluster.run_probe(probe, image, 180)
+        assert probe_check(probe, code, detail).ok, detail
+    closed = _probe("e2e-closed", {}, "closed")
+    code, detail = engine.cluster.run_probe(closed, image, 180)
+    assert code is not None, detail
+    assert code != 0, "an unlabelled pod reached Redis"
+    assert probe_check(closed, code, detail).ok
+
+
+_SLOW_CHART = {
+    "Chart.yaml": "apiVersion: v2\nname: slow-ready\nversion: 0.1.0\n",
+    "templates/deployment.yaml": """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: slow-ready
+spec:
+  replicas: 1
+  progressDeadlineSeconds: 10
+  selector:
+    matchLabels: {app: slow-ready}
+  template:
+    metadata:
+      labels: {app: slow-ready}
+    spec:
+      containers:
+        - name: slow
+          image: {{ .Values.image }}
+          command: [sh, -c, "sleep 45 && touch /tmp/ready && sleep 3600"]
+          readinessProbe:
+            exec: {command: [cat, /tmp/ready]}
+            periodSeconds: 2
+""",
+}
+
+
+@pytest.mark.parametrize("wait", ["legacy", "watcher"])
+def test_a_wait_outlasts_a_short_progress_deadline_only_when_legacy(
+    engine: Engine, tmp_path: Path, wait: Literal["legacy", "watcher"]
+) -> None:
+    """A Deployment ready after 45 s with a 10 s progress deadline: the legacy wait (what
+    Langfuse's release uses) waits for it within the timeout; the watcher gives up on the
+    Failed status first, the defect that made Langfuse's 20 minutes 10."""
+    chart = tmp_path / "slow-ready"
+    for name, text in _SLOW_CHART.items():
+        (chart / name).parent.mkdir(parents=True, exist_ok=True)
+        (chart / name).write_text(text, encoding="utf-8")
+    values = tmp_path / "values.yaml"
+    values.write_text(f"image: {engine.settings.verify.probe_image}\n", encoding="utf-8")
+    release = Release(f"slow-{wait}", "default", str(chart), (values,))
+    settings = dataclasses.replace(
+        engine.settings,
+        timeouts_s={**engine.settings.timeouts_s, release.name: 120},
+        waits={**engine.settings.waits, release.name: wait},
     )
-    code, detail = engine.cluster.run_probe(probe, engine.settings.verify.probe_image, 180)
-    assert code == 0, detail
+    began = time.monotonic()
+    if wait == "legacy":
+        engine.helm.apply("install", release, ChartSource(str(chart)), [values], settings)
+        assert time.monotonic() - began >= 45
+        state = engine.helm.state(release)
+        assert state is not None
+        assert state.status == "deployed"
+    else:
+        with pytest.raises(HelmError):
+            engine.helm.apply("install", release, ChartSource(str(chart)), [values], settings)
+        assert time.monotonic() - began < 110
 
 
 def test_cli_refuses_the_wrong_cluster_in_one_line(kubeconfig: Path) -> None:
