@@ -58,17 +58,48 @@ def test_dagger_is_the_sdks_version() -> None:
     assert dagger_step["with"]["args"].startswith("python -m pipeline ")
 
 
-def test_the_fast_checks_are_what_ci_runs_locally() -> None:
-    assert any(step.get("run") == "bash .ci/run" for step in steps("checks"))
+def commands(job: str) -> list[str]:
+    return [str(step["run"]).strip() for step in steps(job) if "run" in step]
 
 
-def test_pip_is_cached_for_both_jobs() -> None:
-    for job in ("checks", "pipeline"):
+def test_the_three_tiers_run_one_after_another_each_with_a_time_limit() -> None:
+    jobs = workflow()["jobs"]
+    assert list(jobs) == ["checks", "containers", "pipeline"]
+    assert "needs" not in jobs["checks"]
+    assert jobs["containers"]["needs"] == "checks"
+    assert jobs["pipeline"]["needs"] == "containers"
+    assert {name: job["timeout-minutes"] for name, job in jobs.items()} == {
+        "checks": 30,
+        "containers": 30,
+        "pipeline": 90,
+    }
+
+
+def test_the_fast_job_runs_invoke_test_only() -> None:
+    """No container engine work there: the tiers after it have their own jobs."""
+    assert commands("checks") == ["bash scripts/bootstrap.sh", "invoke test"]
+
+
+def test_the_container_job_runs_the_container_tier_without_the_pipeline() -> None:
+    tiers = [c for c in commands("containers") if c.startswith("invoke")]
+    assert tiers == ["invoke e2e --skip-pipeline"]
+    upload = step_using("containers", "actions/upload-artifact")
+    assert upload["if"] == "failure()"
+    assert upload["with"]["path"] == "out/e2e/"
+
+
+def test_docker_hub_credentials_come_only_from_secrets() -> None:
+    dagger_step = step_using("pipeline", "dagger/dagger-for-github")
+    for name in ("DOCKERHUB_USERNAME", "DOCKERHUB_TOKEN"):
+        assert dagger_step["env"][name] == f"${{{{ secrets.{name} }}}}"
+    login = next(s for s in steps("containers") if "docker login" in str(s.get("run", "")))
+    assert "--password-stdin" in login["run"]
+    assert login["env"]["DOCKERHUB_TOKEN"] == "${{ secrets.DOCKERHUB_TOKEN }}"
+
+
+def test_pip_is_cached_for_every_job() -> None:
+    for job in ("checks", "containers", "pipeline"):
         assert step_using(job, "actions/setup-python")["with"]["cache"] == "pip"
-
-
-def test_the_pipeline_waits_for_the_checks() -> None:
-    assert workflow()["jobs"]["pipeline"]["needs"] == "checks"
 
 
 def test_the_failure_folder_is_the_pipelines_output() -> None:
@@ -92,3 +123,4 @@ def test_publishing_happens_on_main_only_and_commits_the_digests_file() -> None:
 def test_the_workflow_token_is_read_only_by_default() -> None:
     assert workflow()["permissions"] == {"contents": "read"}
     assert "permissions" not in workflow()["jobs"]["checks"]
+    assert "permissions" not in workflow()["jobs"]["containers"]
