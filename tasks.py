@@ -109,6 +109,23 @@ def mint_client_key(
     _nox(c, "mint-client-key", posargs=args)
 
 
+@task(help={"path": "where the environment goes (default: .venv, where editors look)"})
+def venv(c: Context, path: str = ".venv") -> None:
+    """An environment for your editor: the dev lock, and this repository's packages editable.
+
+    Every import then resolves (gateway, provider_emulator, platform_deploy, pipeline, devstack,
+    bench) without any path setting; the checks keep their own environments under .nox/.
+    """
+    if shutil.which("uv") is None:
+        raise Exit("uv is not installed: see README.md, 'On a fresh machine'.", code=2)
+    env = {"VIRTUAL_ENV": path}
+    c.run(shlex.join(["uv", "venv", "--quiet", "--python", "3.11", path]), pty=False)
+    locks = [arg for group in ("dev", "build") for arg in ("-r", f"locks/{group}.txt")]
+    c.run(shlex.join(["uv", "pip", "install", "--require-hashes", "--no-deps", *locks]), env=env)
+    c.run("uv pip install --no-deps --no-build-isolation --editable .", env=env)
+    print(f"{path}: ready; point your editor at {path}/bin/python")
+
+
 @task
 def lock(c: Context) -> None:
     """Re-resolve every dependency group in pyproject.toml into hashed locks/<group>.txt."""

@@ -23,7 +23,6 @@ from devstack.venvs import ensure_litellm_venv
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LITELLM_CONFIG = REPO_ROOT / "services" / "litellm" / "config.yaml"
-EMULATOR_SOURCE = REPO_ROOT / "services" / "provider-emulator"
 GATEWAY_SOURCE = REPO_ROOT / "services" / "gateway"
 # How LiteLLM is served, here as in its image (services/litellm/Dockerfile): its default,
 # uvicorn with one worker. In repeated bench runs Granian held the same 45-60 requests/s
@@ -234,7 +233,6 @@ class LocalStack:
 
     def emulator_process(self) -> ManagedProcess:
         env = self._base_env() | {
-            "PYTHONPATH": str(EMULATOR_SOURCE),
             "EMULATOR_ANTHROPIC_API_KEYS": self.secrets.anthropic_api_key,
             "EMULATOR_GROQ_API_KEYS": self.secrets.groq_api_key,
         }
@@ -256,7 +254,6 @@ class LocalStack:
 
     def receiver_process(self) -> ManagedProcess:
         env = self._base_env() | {
-            "PYTHONPATH": str(REPO_ROOT),
             "LANGFUSE_PUBLIC_KEY": self.secrets.langfuse_public_key,
             "LANGFUSE_SECRET_KEY": self.secrets.langfuse_secret_key,
         }
@@ -327,7 +324,6 @@ class LocalStack:
         env = (
             self._base_env()
             | {
-                "PYTHONPATH": str(GATEWAY_SOURCE),
                 "GATEWAY_HOST": LOOPBACK,
                 "GATEWAY_PORT": str(self.ports.gateway),
                 "GATEWAY_LITELLM_URL": self.litellm_url,

@@ -21,7 +21,6 @@ from tests.integration.conftest import CLIENTS
 
 pytestmark = pytest.mark.integration
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = int(os.environ.get("GATEWAY_FUZZ_EXAMPLES", "60"))
 
 
@@ -38,8 +37,7 @@ def test_fuzzed_requests_never_get_a_5xx(stack: LocalStack, tmp_path: Path) -> N
             "--no-color",
         ],
         capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path,
-        env={**os.environ, "SCHEMATHESIS_HOOKS": "tests.integration.schemathesis_hooks",
-             "PYTHONPATH": str(REPO_ROOT)},
+        env={**os.environ, "SCHEMATHESIS_HOOKS": "tests.integration.schemathesis_hooks"},
     )  # fmt: skip
     report = result.stdout + result.stderr
     # The key schemathesis sent must not end up in what pytest prints on failure.

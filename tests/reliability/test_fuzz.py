@@ -37,7 +37,6 @@ from tests.reliability.report import Report
 
 pytestmark = pytest.mark.reliability
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = int(os.environ.get("GATEWAY_FUZZ_EXAMPLES", "500"))
 HOOKS = "tests.integration.schemathesis_hooks"  # the check: no 5xx made by the gateway
 _ID = {"type": "string", "pattern": "^[A-Za-z0-9-]{1,64}$"}
@@ -91,7 +90,7 @@ def _schemathesis(stack: LocalStack, workdir: Path, location: str, *extra: str) 
             "--report", "json", "--report-json-path", str(report_json), *extra,
         ],
         capture_output=True, text=True, timeout=1200, check=False, cwd=workdir,
-        env={**os.environ, "SCHEMATHESIS_HOOKS": HOOKS, "PYTHONPATH": str(REPO_ROOT)},
+        env={**os.environ, "SCHEMATHESIS_HOOKS": HOOKS},
     )  # fmt: skip
     # The client key schemathesis sent must not end up in what pytest prints on failure.
     output = (result.stdout + result.stderr).replace(CLIENT.key, "<client key>")
