@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,10 +110,10 @@ def _keys() -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
-def emulator_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+@contextmanager
+def running_emulator(log_path: Path) -> Iterator[Emulator]:
+    """An emulator process with fresh keys, stopped on leaving (other test modules too)."""
     keys = _keys()
-    log_path = tmp_path_factory.mktemp("emulator") / "emulator.log"
     process, port = _start(log_path, keys)
     groq_keys = [key.strip() for key in keys["EMULATOR_GROQ_API_KEYS"].split(",")]
     try:
@@ -127,12 +128,22 @@ def emulator_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emula
         _stop(process)
 
 
+def cleared(emu: Emulator) -> Emulator:
+    """The shared process, with its request log and counters cleared for this test."""
+    status, _, _ = _request_at(emu.port, "POST", "/_emulator/reset")
+    assert status == 200
+    return emu
+
+
+@pytest.fixture(scope="module")
+def emulator_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    with running_emulator(tmp_path_factory.mktemp("emulator") / "emulator.log") as emu:
+        yield emu
+
+
 @pytest.fixture
 def emulator(emulator_process: Emulator) -> Emulator:
-    """The shared process, with its request log and counters cleared for this test."""
-    status, _, _ = _request_at(emulator_process.port, "POST", "/_emulator/reset")
-    assert status == 200
-    return emulator_process
+    return cleared(emulator_process)
 
 
 def _request_at(
@@ -585,7 +596,11 @@ def test_groq_auth_errors(emulator: Emulator) -> None:
     [
         ({"messages": [{"role": "user", "content": "Hi"}]}, "model"),
         ({"model": LLAMA}, "messages"),
-        ({"model": LLAMA, "messages": [{"role": "tool", "content": "x"}]}, "messages.0.role"),
+        ({"model": LLAMA, "messages": [{"role": "function", "content": "x"}]}, "messages.0.role"),
+        (
+            {"model": LLAMA, "messages": [{"role": "tool", "content": "x"}]},
+            "messages.0.tool_call_id",
+        ),
         ({"model": LLAMA, "messages": [{"role": "user", "content": 5}]}, "messages.0.content"),
         (llama_body("Hi", max_tokens=0), "max_tokens"),
         (llama_body("Hi", n=2), "n"),

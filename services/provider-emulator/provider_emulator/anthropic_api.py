@@ -1,27 +1,38 @@
 """Anthropic's Messages API (POST /v1/messages), shaped like the real one.
 
-Shapes follow the official ``anthropic`` SDK's models: the Message object, the SSE event
-sequence (message_start, content_block_start, ping, content_block_delta..., content_block_stop,
-message_delta, message_stop) and the ``{"type":"error","error":{...}}`` error body.
+Shapes follow the official ``anthropic`` SDK's models: the Message object (a text or a
+tool_use content block), the SSE event sequence (message_start, content_block_start, ping,
+content_block_delta..., content_block_stop, message_delta, message_stop; text_delta or
+input_json_delta deltas) and the ``{"type":"error","error":{...}}`` error body. Requests
+are read in anthropic_request.py.
 """
 
+import json
 import uuid
 from collections.abc import Set
 from typing import Any
 
 from aiohttp import web
 
+from provider_emulator.anthropic_request import (
+    parse_conversation,
+    parse_output_format,
+    parse_tool_choice,
+    parse_tools,
+)
 from provider_emulator.chat import (
     ChatRequest,
     ProviderApi,
     StreamFrames,
     bad,
+    checked_choice,
     key_accepted,
     optional_bool,
     optional_int,
     optional_number,
     reason_phrase,
     require_str,
+    schema_tokens,
     text_of_content,
     to_json,
 )
@@ -44,7 +55,6 @@ FAULT_MESSAGES = {
     # The real body says just "Overloaded"; the suffix lets tests find it downstream.
     529: "Overloaded (emulated)",
 }
-ROLES = ("user", "assistant")
 
 
 class AnthropicApi(ProviderApi):
@@ -68,20 +78,17 @@ class AnthropicApi(ProviderApi):
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             raise bad("messages", "must be a non-empty list of messages")
-        input_tokens = count_tokens(_system_text(body.get("system")))
-        last_user_text = ""
-        for index, message in enumerate(messages):
-            if not isinstance(message, dict):
-                raise bad(f"messages.{index}", "must be an object with role and content")
-            role = message.get("role")
-            if role not in ROLES:
-                raise bad(f"messages.{index}.role", f"must be one of {', '.join(ROLES)}")
-            if "content" not in message:
-                raise bad(f"messages.{index}.content", "Field required")
-            text = text_of_content(message["content"], f"messages.{index}.content")
-            input_tokens += count_tokens(text)
-            if role == "user":
-                last_user_text = text
+        tools = parse_tools(body.get("tools"))
+        choice = parse_tool_choice(body.get("tool_choice"))
+        tool_choice = checked_choice(choice, tools, "tool_choice")
+        output = parse_output_format(body)
+        conversation = parse_conversation(messages)
+        input_tokens = (
+            count_tokens(_system_text(body.get("system")))
+            + conversation.tokens
+            + sum(tool.tokens for tool in tools)
+            + (schema_tokens(output.schema) if output.schema is not None else 0)
+        )
         stream = optional_bool(body, "stream")
         optional_number(body, "temperature", 0.0, 1.0)
         optional_number(body, "top_p", 0.0, 1.0)
@@ -97,7 +104,12 @@ class AnthropicApi(ProviderApi):
             stream=stream,
             max_tokens=max_tokens,
             input_tokens=input_tokens,
-            last_user_text=last_user_text,
+            last_user_text=conversation.last_user_text,
+            tools=tools,
+            tool_choice=tool_choice,
+            last_turn=conversation.last_turn,
+            tool_results=conversation.tool_results,
+            output=output,
         )
 
     def error_response(self, error: ApiError, request_id: str) -> web.Response:
@@ -124,7 +136,7 @@ class AnthropicApi(ProviderApi):
         return {"request-id": request_id}
 
     def completion(self, chat: ChatRequest, answer: Answer, request_id: str) -> web.Response:
-        message = _message(chat, _message_id(), content=[{"type": "text", "text": answer.text}])
+        message = _message(chat, _message_id(), content=[_content_block(answer, complete=True)])
         message["stop_reason"] = _stop_reason(answer)
         message["usage"] = _usage(chat.input_tokens, answer.output_tokens)
         return web.json_response(message, headers=self.response_headers(request_id), dumps=to_json)
@@ -133,21 +145,24 @@ class AnthropicApi(ProviderApi):
         start = _message(chat, _message_id(), content=[])
         # Like the real API: message_start reports output_tokens=1, message_delta the total.
         start["usage"] = _usage(chat.input_tokens, 1)
+        # A tool call streams its input as JSON text fragments, after an empty one.
+        kind, key = ("text_delta", "text")
+        if answer.tool_name is not None:
+            kind, key = ("input_json_delta", "partial_json")
+
+        def delta(piece: str) -> bytes:
+            return _event("content_block_delta", {"index": 0, "delta": {"type": kind, key: piece}})
+
         preamble = [
             _event("message_start", {"message": start}),
             _event(
                 "content_block_start",
-                {"index": 0, "content_block": {"type": "text", "text": ""}},
+                {"index": 0, "content_block": _content_block(answer, complete=False)},
             ),
             _event("ping", {}),
         ]
-        content = [
-            _event(
-                "content_block_delta",
-                {"index": 0, "delta": {"type": "text_delta", "text": piece}},
-            )
-            for piece in answer.pieces
-        ]
+        if answer.tool_name:
+            preamble.append(delta(""))
         closing = [
             _event("content_block_stop", {"index": 0}),
             _event(
@@ -160,7 +175,9 @@ class AnthropicApi(ProviderApi):
             ),
             _event("message_stop", {}),
         ]
-        return StreamFrames(preamble=preamble, content=content, closing=closing)
+        return StreamFrames(
+            preamble=preamble, content=[delta(piece) for piece in answer.pieces], closing=closing
+        )
 
 
 def _system_text(system: Any) -> str:
@@ -173,7 +190,20 @@ def _message_id() -> str:
     return f"msg_{uuid.uuid4().hex[:24]}"
 
 
-def _message(chat: ChatRequest, message_id: str, content: list[dict[str, str]]) -> dict[str, Any]:
+def _content_block(answer: Answer, *, complete: bool) -> dict[str, Any]:
+    """The answer's one content block: text, or a tool_use with its input (empty in a
+    stream's content_block_start, and when max_tokens cut the input's JSON short)."""
+    if answer.tool_name is None:
+        return {"type": "text", "text": answer.text if complete else ""}
+    arguments = json.loads(answer.text) if complete and not answer.truncated else {}
+    return {"type": "tool_use", "id": _tool_use_id(), "name": answer.tool_name, "input": arguments}
+
+
+def _tool_use_id() -> str:
+    return f"toolu_{uuid.uuid4().hex[:24]}"
+
+
+def _message(chat: ChatRequest, message_id: str, content: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "id": message_id,
         "type": "message",
@@ -186,7 +216,9 @@ def _message(chat: ChatRequest, message_id: str, content: list[dict[str, str]]) 
 
 
 def _stop_reason(answer: Answer) -> str:
-    return "max_tokens" if answer.truncated else "end_turn"
+    if answer.truncated:
+        return "max_tokens"
+    return "tool_use" if answer.tool_name else "end_turn"
 
 
 def _usage(input_tokens: int, output_tokens: int) -> dict[str, int]:

@@ -1,18 +1,70 @@
-"""What the two emulated APIs share: the parsed request, the interface each API implements
-and small validators that name the offending field in their error message."""
+"""What the two emulated APIs share: the parsed request (with its tools, tool results and
+output format), the interface each API implements and small validators that name the
+offending field in their error message."""
 
 import abc
 import hmac
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
 from provider_emulator.errors import ApiError
-from provider_emulator.tokens import Answer
+from provider_emulator.tokens import Answer, count_tokens
+
+# Tool names as both providers accept them (Anthropic allows up to 128 characters).
+TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A tool the caller offers: its name and the JSON schema of its arguments."""
+
+    name: str
+    description: str
+    schema: dict[str, Any]
+
+    @property
+    def tokens(self) -> int:
+        """What its definition adds to the input tokens: name, description, schema JSON."""
+        return count_tokens(self.name) + count_tokens(self.description) + schema_tokens(self.schema)
+
+
+@dataclass(frozen=True)
+class ToolChoice:
+    """The caller's tool_choice, in one vocabulary: OpenAI's "required" is Anthropic's
+    "any"; a named tool (OpenAI's function object, Anthropic's "tool") is "required" with
+    a name."""
+
+    mode: Literal["auto", "none", "required"] = "auto"
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """One result the last turn sends back: OpenAI's ``tool`` message, Anthropic's
+    ``tool_result`` block; named after the tool whose call it answers."""
+
+    tool_name: str
+    text: str
+    is_error: bool = False
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """What the answer text must be: free text, any JSON object, or JSON for a schema."""
+
+    kind: Literal["text", "json_object", "json_schema"] = "text"
+    schema: dict[str, Any] | None = None
+
+
+# What the last message of the conversation is: a prompt (a user message with text; a
+# trailing system message counts as one), tool results, or an assistant prefill.
+LastTurn = Literal["user", "tool_results", "assistant"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +77,11 @@ class ChatRequest:
     input_tokens: int
     last_user_text: str  # where fault markers are looked for and what the answer echoes
     include_usage: bool = False  # OpenAI's stream_options.include_usage
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice = ToolChoice()
+    last_turn: LastTurn = "user"
+    tool_results: tuple[ToolResult, ...] = ()  # those of the last turn
+    output: OutputFormat = OutputFormat()
 
 
 @dataclass(frozen=True)
@@ -98,6 +155,11 @@ def to_json(data: Any) -> str:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
+def schema_tokens(schema: Any) -> int:
+    """Input tokens of a JSON schema (a tool's, a response format's): its compact JSON's."""
+    return count_tokens(to_json(schema))
+
+
 def bad(field: str, problem: str) -> ApiError:
     return ApiError(400, f"{field}: {problem}", param=field)
 
@@ -123,12 +185,13 @@ def optional_int(body: dict[str, Any], field: str, *, minimum: int) -> int | Non
     return value
 
 
-def optional_bool(body: dict[str, Any], field: str) -> bool:
+def optional_bool(body: dict[str, Any], field: str, *, where: str | None = None) -> bool:
+    """``body[field]`` as a boolean (absent: false); ``where`` names a nested field's path."""
     value = body.get(field)
     if value is None:
         return False
     if not isinstance(value, bool):
-        raise bad(field, "must be a boolean")
+        raise bad(where or field, "must be a boolean")
     return value
 
 
@@ -143,10 +206,11 @@ def optional_number(body: dict[str, Any], field: str, low: float, high: float) -
 
 
 def text_of_content(content: Any, field: str, part_type: str = "text") -> str:
-    """The text of a message content: a string or a list of text blocks/parts.
+    """The text of a content that may hold only text (a string or a list of text blocks or
+    parts): an OpenAI message, a system prompt, a tool result.
 
-    Only text is emulated; images, tool use and the like are refused rather than ignored,
-    so a test cannot mistake a silently dropped block for a handled one.
+    Images, documents and the like are refused rather than ignored, so a test cannot
+    mistake a silently dropped block for a handled one.
     """
     if isinstance(content, str):
         return content
@@ -165,3 +229,26 @@ def text_of_content(content: Any, field: str, part_type: str = "text") -> str:
             raise bad(f"{where}.text", "must be a string")
         texts.append(text)
     return "\n".join(texts)
+
+
+def tool_name(value: Any, field: str, pattern: re.Pattern[str] = TOOL_NAME) -> str:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise bad(field, f"must be a string matching {pattern.pattern!r}")
+    return value
+
+
+def json_schema(value: Any, field: str) -> dict[str, Any]:
+    """A JSON schema must be an object; what it says is the caller's business, as at the
+    providers (the emulator builds a value from any schema)."""
+    if not isinstance(value, dict):
+        raise bad(field, "must be a JSON schema object")
+    return value
+
+
+def checked_choice(choice: ToolChoice, tools: tuple[Tool, ...], field: str) -> ToolChoice:
+    """A forced choice needs tools, and a named one a tool of that name."""
+    if choice.mode == "required" and not tools:
+        raise bad(field, "a forced tool choice needs tools")
+    if choice.name is not None and choice.name not in {tool.name for tool in tools}:
+        raise bad(field, f"names tool {choice.name!r}, which is not among the tools")
+    return choice

@@ -36,6 +36,7 @@ class Fault:
     stall_after: int | None = None
     stall_s: float | None = None
     reset_after: int | None = None
+    tools: str | None = None  # "off": answer with text although tools are offered
 
     def as_dict(self) -> dict[str, Any]:
         """Only the directives given, for the request log."""
@@ -67,7 +68,11 @@ def _seconds(key: str, raw: str) -> float:
     return value
 
 
-def _parse_value(key: str, raw: str) -> int | float:
+def _parse_value(key: str, raw: str) -> int | float | str:
+    if key == "tools":
+        if raw != "off":
+            raise ApiError(400, f"emulator fault tools={raw!r} is not 'off'")
+        return raw
     if key == "status":
         return _int(key, raw, 400, 599)
     if key == "stall_s":
@@ -80,7 +85,7 @@ def _parse_value(key: str, raw: str) -> int | float:
     raise ApiError(400, f"unknown emulator fault key {key!r} (known: {known})")
 
 
-def _parse_list(spec: str, into: dict[str, int | float]) -> None:
+def _parse_list(spec: str, into: dict[str, int | float | str]) -> None:
     for item in spec.split(","):
         item = item.strip()
         if not item:
@@ -96,7 +101,7 @@ def _parse_list(spec: str, into: dict[str, int | float]) -> None:
 
 def parse_fault(header: str | None, last_user_text: str, *, stream: bool) -> Fault:
     """Collect the directives from the header and every marker in the last user message."""
-    values: dict[str, int | float] = {}
+    values: dict[str, int | float | str] = {}
     if header is not None:
         _parse_list(header, values)
     for spec in MARKER_PATTERN.findall(last_user_text):
@@ -109,12 +114,13 @@ def parse_fault(header: str | None, last_user_text: str, *, stream: bool) -> Fau
         stall_after=_optional_int(values, "stall_after"),
         stall_s=None if "stall_s" not in values else float(values["stall_s"]),
         reset_after=_optional_int(values, "reset_after"),
+        tools=None if "tools" not in values else str(values["tools"]),
     )
     _check_combination(fault, stream=stream)
     return fault
 
 
-def _optional_int(values: dict[str, int | float], key: str) -> int | None:
+def _optional_int(values: dict[str, int | float | str], key: str) -> int | None:
     return None if key not in values else int(values[key])
 
 

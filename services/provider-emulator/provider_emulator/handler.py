@@ -1,7 +1,8 @@
 """The request flow both emulated APIs share.
 
 Order, as at the real providers: authentication, required headers, body validation; then
-the emulator's own steps: fault directives, ``latency_ms``, a ``status`` fault, the answer.
+the emulator's own steps: fault directives, the answer (text or a tool call, decided in
+replies.py), ``latency_ms``, a ``status`` fault, sending it.
 A client that goes away at any point is counted in ``client_disconnects``: with handler
 cancellation on, aiohttp cancels this coroutine when the connection drops, and a write to a
 closed connection raises ConnectionError.
@@ -18,8 +19,8 @@ from provider_emulator.chat import ProviderApi
 from provider_emulator.errors import ApiError
 from provider_emulator.faults import DEFAULT_RETRY_AFTER_S, FAULT_HEADER, Fault, parse_fault
 from provider_emulator.observe import Observer, RequestRecord
+from provider_emulator.replies import compose_answer
 from provider_emulator.streaming import send_stream
-from provider_emulator.tokens import make_answer
 
 RECORD_KEY = "provider_emulator.record"  # request storage key, read by the access log
 
@@ -51,7 +52,8 @@ async def _answer(
             request.headers.get(FAULT_HEADER), chat.last_user_text, stream=chat.stream
         )
         record.fault = fault.as_dict()
-        answer = make_answer(chat.model, chat.last_user_text, chat.max_tokens)
+        answer = compose_answer(chat, fault)
+        record.tool_call = answer.tool_name
         _check_fits(fault, len(answer.pieces))
         if fault.latency_ms:
             await asyncio.sleep(fault.latency_ms / 1000)

@@ -39,6 +39,7 @@ class RequestRecord:
     body_keys: list[str] = field(default_factory=list)
     metadata: Any = None
     user: Any = None
+    tool_call: str | None = None  # the tool the answer calls, if it calls one
     disconnected: bool = False
     reset_sent: bool = False
     stalled: bool = False
@@ -64,6 +65,8 @@ class RequestRecord:
             data["metadata"] = self.metadata
         if self.user is not None:
             data["user"] = self.user
+        if self.tool_call is not None:
+            data["tool_call"] = self.tool_call
         return data
 
 

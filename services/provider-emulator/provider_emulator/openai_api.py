@@ -3,6 +3,8 @@
 Shapes follow the official ``openai`` SDK's models plus what Groq adds: ``x_groq`` (with
 the usage in a stream's last chunk, where Groq always puts it) and ``service_tier``, which
 LiteLLM's Groq provider reads and fails on (as a misleading connection error) if absent.
+A tool call is the message's ``tool_calls`` (content null); streamed, its first chunk names
+the call and later chunks carry argument fragments. Requests are read in openai_request.py.
 """
 
 import time
@@ -17,17 +19,24 @@ from provider_emulator.chat import (
     ProviderApi,
     StreamFrames,
     bad,
+    checked_choice,
     key_accepted,
     optional_bool,
     optional_int,
     optional_number,
     reason_phrase,
     require_str,
-    text_of_content,
+    schema_tokens,
     to_json,
 )
 from provider_emulator.errors import ApiError
-from provider_emulator.tokens import Answer, count_tokens
+from provider_emulator.openai_request import (
+    parse_conversation,
+    parse_response_format,
+    parse_tool_choice,
+    parse_tools,
+)
+from provider_emulator.tokens import Answer
 
 # (type, code) per status, as Groq / OpenAI send them.
 ERROR_KINDS: dict[int, tuple[str, str | None]] = {
@@ -45,7 +54,6 @@ FAULT_MESSAGES = {
     500: "emulated internal server error",
     503: "emulated service unavailable",
 }
-ROLES = ("system", "developer", "user", "assistant")
 SERVICE_TIER = "on_demand"
 SYSTEM_FINGERPRINT = "fp_emulator"
 
@@ -67,22 +75,20 @@ class OpenAiApi(ProviderApi):
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             raise bad("messages", "must be a non-empty list of messages")
-        input_tokens = 0
-        last_user_text = ""
-        for index, message in enumerate(messages):
-            if not isinstance(message, dict):
-                raise bad(f"messages.{index}", "must be an object with role and content")
-            role = message.get("role")
-            if role not in ROLES:
-                raise bad(f"messages.{index}.role", f"must be one of {', '.join(ROLES)}")
-            content = message.get("content")
-            # An assistant turn may carry no content; tool calls are not emulated.
-            text = "" if content is None and role == "assistant" else None
-            if text is None:
-                text = text_of_content(content, f"messages.{index}.content")
-            input_tokens += count_tokens(text)
-            if role == "user":
-                last_user_text = text
+        conversation = parse_conversation(messages)
+        for legacy in ("functions", "function_call"):
+            if legacy in body:
+                raise bad(legacy, "the deprecated functions API is not emulated; use tools")
+        tools = parse_tools(body.get("tools"))
+        choice = parse_tool_choice(body.get("tool_choice"))
+        tool_choice = checked_choice(choice, tools, "tool_choice")
+        optional_bool(body, "parallel_tool_calls")  # one call per answer anyway
+        output = parse_response_format(body.get("response_format"))
+        input_tokens = (
+            conversation.tokens
+            + sum(tool.tokens for tool in tools)
+            + (schema_tokens(output.schema) if output.schema is not None else 0)
+        )
         # max_completion_tokens is the newer name; when both are sent it wins, as at OpenAI.
         max_tokens = optional_int(body, "max_completion_tokens", minimum=1)
         if max_tokens is None:
@@ -102,8 +108,13 @@ class OpenAiApi(ProviderApi):
             stream=stream,
             max_tokens=max_tokens,
             input_tokens=input_tokens,
-            last_user_text=last_user_text,
+            last_user_text=conversation.last_user_text,
             include_usage=include_usage,
+            tools=tools,
+            tool_choice=tool_choice,
+            last_turn=conversation.last_turn,
+            tool_results=conversation.tool_results,
+            output=output,
         )
 
     def error_response(self, error: ApiError, request_id: str) -> web.Response:
@@ -129,12 +140,19 @@ class OpenAiApi(ProviderApi):
         return {"x-request-id": request_id}
 
     def completion(self, chat: ChatRequest, answer: Answer, request_id: str) -> web.Response:
+        message: dict[str, Any] = {"role": "assistant", "content": answer.text}
+        if answer.tool_name is not None:
+            message = {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [_tool_call(_tool_call_id(), answer.tool_name, answer.text)],
+            }
         body = {
             **_envelope("chat.completion", chat, _completion_id()),
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": answer.text},
+                    "message": message,
                     "logprobs": None,
                     "finish_reason": _finish_reason(answer),
                 }
@@ -149,13 +167,23 @@ class OpenAiApi(ProviderApi):
         if chat.include_usage:
             envelope["usage"] = None  # as at OpenAI: null on every chunk but the usage chunk
 
-        def chunk(delta: dict[str, str], finish_reason: str | None = None) -> dict[str, Any]:
+        def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
             choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
             return {**envelope, "choices": [choice]}
+
+        def piece_delta(piece: str) -> dict[str, Any]:
+            if answer.tool_name is None:
+                return {"content": piece}
+            # As at OpenAI: later fragments of a call carry only its index and arguments.
+            return {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}
 
         usage = _usage(chat, answer)
         # Like Groq: x_groq on the first chunk, and on the last one with the usage.
         first = chunk({"role": "assistant", "content": ""})
+        if answer.tool_name is not None:
+            # The first chunk names the call: its index, id, type and function name.
+            call = {"index": 0, **_tool_call(_tool_call_id(), answer.tool_name, "")}
+            first = chunk({"role": "assistant", "content": None, "tool_calls": [call]})
         first["x_groq"] = {"id": request_id}
         last = chunk({}, _finish_reason(answer))
         last["x_groq"] = {"id": request_id, "usage": usage}
@@ -165,7 +193,7 @@ class OpenAiApi(ProviderApi):
         closing.append(b"data: [DONE]\n\n")
         return StreamFrames(
             preamble=[_data(first)],
-            content=[_data(chunk({"content": piece})) for piece in answer.pieces],
+            content=[_data(chunk(piece_delta(piece))) for piece in answer.pieces],
             closing=closing,
         )
 
@@ -186,7 +214,17 @@ def _envelope(kind: str, chat: ChatRequest, completion_id: str) -> dict[str, Any
 
 
 def _finish_reason(answer: Answer) -> str:
-    return "length" if answer.truncated else "stop"
+    if answer.truncated:
+        return "length"
+    return "tool_calls" if answer.tool_name else "stop"
+
+
+def _tool_call_id() -> str:
+    return f"call_{uuid.uuid4().hex[:24]}"
+
+
+def _tool_call(call_id: str, name: str, arguments: str) -> dict[str, Any]:
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
 def _usage(chat: ChatRequest, answer: Answer) -> dict[str, int]:
