@@ -51,7 +51,7 @@ def typecheck(session: nox.Session) -> None:
 # itself out unless named (tests/reliability/conftest.py). tests/unit/test_tiers.py checks it.
 FAST_TIER_IGNORES = (
     "--ignore=tests/manifests",
-    "--ignore=tests/unit/deploy",
+    "--ignore=tests/unit/platform_deploy/checks",
     "--ignore=tests/e2e",
 )
 
@@ -158,7 +158,7 @@ def manifests(session: nox.Session) -> None:
     install_project(session)
     session.run(
         "pytest",
-        "tests/unit/deploy",
+        "tests/unit/platform_deploy/checks",
         "tests/manifests",
         "--ignore=tests/manifests/test_connectivity.py",
         *session.posargs,
@@ -231,7 +231,7 @@ def detect_secrets(session: nox.Session) -> None:
     """detect-secrets over every tracked file: nothing beyond the audited .secrets.baseline."""
     install_lock(session, "detect-secrets")
     install_project(session)
-    session.run("python", "-m", "platform_deploy.secret_scan", *session.posargs)
+    session.run("python", "-m", "platform_deploy.checks.secret_scan", *session.posargs)
 
 
 @nox.session(default=False)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pipeline.engine_check import cannot_run_message, engine_problem_here, no_engine_message
 from pipeline.stages import PIPELINE
-from platform_deploy.repo import REPO_ROOT
+from platform_deploy.config.files import REPO_ROOT
 
 DEFAULT_OUT = REPO_ROOT / "out" / "pipeline"
 
@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pipeline import images
     from pipeline.registry_login import docker_hub_login
     from pipeline.run import Options, connection_problem, run_pipeline
-    from platform_deploy.versions import load_versions
+    from platform_deploy.config.versions import load_versions
 
     revision = images.source_revision()
     if args.publish:

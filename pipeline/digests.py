@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from platform_deploy.repo import REPO_ROOT
+from platform_deploy.config.files import REPO_ROOT
 
 DIGESTS_FILE = REPO_ROOT / "deploy" / "image-digests" / "prod.yaml"
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")

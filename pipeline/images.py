@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from platform_deploy.environments import EnvironmentName, load_environments
-from platform_deploy.repo import REPO_ROOT, load_mapping
-from platform_deploy.values_keys import deep_merge
+from platform_deploy.checks.values_keys import deep_merge
+from platform_deploy.config.environments import EnvironmentName, load_environments
+from platform_deploy.config.files import REPO_ROOT, load_mapping
 
 # Base of the pipeline's own containers: the services' base image, by the same digest (their
 # Dockerfiles' `ARG PYTHON_BASE` default; a unit test keeps them equal).

@@ -26,7 +26,7 @@ from pipeline.disk_usage import DiskUsage
 from pipeline.image_archives import ImageArchive, image_archives
 from pipeline.images import SERVICE_IMAGES, platform_values, production_repositories
 from pipeline.registry_login import LoginDecision
-from platform_deploy.repo import relative
+from platform_deploy.config.files import relative
 
 NODE_READY_TIMEOUT_S = 300
 IMAGES_IMPORTED_TIMEOUT_S = 180

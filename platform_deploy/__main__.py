@@ -8,14 +8,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from platform_deploy.environments import ENVIRONMENT_NAMES, load_environments
-from platform_deploy.helm import Helm
-from platform_deploy.helm_binary import ToolUnavailable, locked_helm
-from platform_deploy.inventory import load_inventory
-from platform_deploy.langfuse_chart import obtain_chart
+from platform_deploy.checks.langfuse_chart import obtain_chart
+from platform_deploy.config.environments import ENVIRONMENT_NAMES, load_environments
+from platform_deploy.config.files import dump_manifests, relative
+from platform_deploy.config.inventory import load_inventory
+from platform_deploy.config.versions import load_versions
+from platform_deploy.helm.binary import ToolUnavailable, locked_helm
+from platform_deploy.helm.client import Helm
 from platform_deploy.rendering import render_environment
-from platform_deploy.repo import dump_manifests, relative
-from platform_deploy.versions import load_versions
 
 
 def _extra_values(raw: list[str]) -> dict[str, list[Path]]:
@@ -57,7 +57,7 @@ def render(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    from platform_deploy import deploy_cli
+    from platform_deploy.engine import cli as deploy_cli
 
     parser = argparse.ArgumentParser(prog="python -m platform_deploy")
     commands = parser.add_subparsers(dest="command", required=True)

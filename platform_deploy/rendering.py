@@ -7,11 +7,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from platform_deploy.environments import Environment, Release
-from platform_deploy.external_secrets import doppler_store, external_secrets
-from platform_deploy.helm import Helm
-from platform_deploy.inventory import Inventory
-from platform_deploy.repo import Manifest, load_manifests, yaml_files
+from platform_deploy.config.environments import Environment, Release
+from platform_deploy.config.external_secrets import doppler_store, external_secrets
+from platform_deploy.config.files import Manifest, load_manifests, yaml_files
+from platform_deploy.config.inventory import Inventory
+from platform_deploy.helm.client import Helm
 
 CLUSTER_SCOPED = {
     "Namespace",

@@ -26,20 +26,20 @@ from typing import Literal
 import pytest
 import yaml
 
-from platform_deploy.cluster import KubeCluster
-from platform_deploy.deploy_settings import ClusterIdentity, Probe, load_deploy_settings
-from platform_deploy.engine import Engine
-from platform_deploy.environments import Release, load_environments
-from platform_deploy.helm import Helm, HelmError
-from platform_deploy.helm_binary import locked_helm
-from platform_deploy.helm_commands import ChartSource, KubeTarget
-from platform_deploy.helm_runner import HelmRunner
-from platform_deploy.inventory import load_inventory
-from platform_deploy.redaction import Redactor
-from platform_deploy.repo import REPO_ROOT
-from platform_deploy.steps import Step, deploy_steps, ordered
-from platform_deploy.verification import probe_check
-from platform_deploy.versions import load_versions
+from platform_deploy.config.deploy_settings import ClusterIdentity, Probe, load_deploy_settings
+from platform_deploy.config.environments import Release, load_environments
+from platform_deploy.config.files import REPO_ROOT
+from platform_deploy.config.inventory import load_inventory
+from platform_deploy.config.versions import load_versions
+from platform_deploy.engine.cluster import KubeCluster
+from platform_deploy.engine.engine import Engine
+from platform_deploy.engine.redaction import Redactor
+from platform_deploy.engine.steps import Step, deploy_steps, ordered
+from platform_deploy.engine.verification import probe_check
+from platform_deploy.helm.binary import locked_helm
+from platform_deploy.helm.client import Helm, HelmError
+from platform_deploy.helm.releases import ChartSource, KubeTarget
+from platform_deploy.helm.runner import HelmRunner
 from tests.e2e.docker_cli import pull_problem
 
 pytestmark = pytest.mark.e2e

@@ -27,14 +27,14 @@ from typing import Any
 import pytest
 
 from devstack.langfuse_receiver.client import ReceiverClient
-from platform_deploy.deploy_settings import load_deploy_settings
-from platform_deploy.environments import load_environments
-from platform_deploy.generated_secrets import generate
-from platform_deploy.helm import Helm
-from platform_deploy.helm_binary import locked_helm
-from platform_deploy.inventory import load_inventory
+from platform_deploy.config.deploy_settings import load_deploy_settings
+from platform_deploy.config.environments import load_environments
+from platform_deploy.config.inventory import load_inventory
+from platform_deploy.config.versions import load_versions
+from platform_deploy.engine.generated_secrets import generate
+from platform_deploy.helm.binary import locked_helm
+from platform_deploy.helm.client import Helm
 from platform_deploy.rendering import render_environment
-from platform_deploy.versions import load_versions
 from tests.e2e import stand_ins, workloads
 from tests.e2e.conftest import BuiltImages, Stages
 from tests.e2e.docker_cli import docker

@@ -9,19 +9,23 @@ from pathlib import Path
 
 import pytest
 
-from platform_deploy.environments import ENVIRONMENT_NAMES, EnvironmentName, load_environments
-from platform_deploy.external_secrets_crds import resolve_crds
-from platform_deploy.helm import Helm
-from platform_deploy.helm_binary import ToolUnavailable, locked_helm
-from platform_deploy.inventory import Inventory, load_inventory
-from platform_deploy.langfuse_chart import (
+from platform_deploy.checks.crds import resolve_crds
+from platform_deploy.checks.langfuse_chart import (
     REFERENCE_ENV,
     Reference,
     obtain_chart,
     resolve_reference,
 )
+from platform_deploy.config.environments import (
+    ENVIRONMENT_NAMES,
+    EnvironmentName,
+    load_environments,
+)
+from platform_deploy.config.inventory import Inventory, load_inventory
+from platform_deploy.config.versions import Versions, load_versions
+from platform_deploy.helm.binary import ToolUnavailable, locked_helm
+from platform_deploy.helm.client import Helm
 from platform_deploy.rendering import EnvironmentRender, render_environment
-from platform_deploy.versions import Versions, load_versions
 
 # A syntactically valid digest for rendering production in a check: the pipeline supplies
 # the real ones. Production refuses to render without any (test_charts.py).

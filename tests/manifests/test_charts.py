@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from platform_deploy.environments import EnvironmentName, load_environments
-from platform_deploy.helm import Helm, HelmError
+from platform_deploy.config.environments import EnvironmentName, load_environments
+from platform_deploy.config.files import Manifest
+from platform_deploy.config.versions import Versions
+from platform_deploy.helm.client import Helm, HelmError
 from platform_deploy.rendering import EnvironmentRender, render_release
-from platform_deploy.repo import Manifest
-from platform_deploy.versions import Versions
 
 
 def test_every_local_chart_lints_strictly_with_each_environments_values(

@@ -10,14 +10,14 @@ from collections.abc import Mapping
 
 import pytest
 
-from platform_deploy import nca
-from platform_deploy.allowed_paths import AllowedPaths, load_allowed_paths
-from platform_deploy.connectivity import differences
-from platform_deploy.environments import EnvironmentName
-from platform_deploy.langfuse_chart import Reference
+from platform_deploy.checks import nca
+from platform_deploy.checks.allowed_paths import AllowedPaths, load_allowed_paths
+from platform_deploy.checks.connectivity import differences
+from platform_deploy.checks.langfuse_chart import Reference
+from platform_deploy.checks.topology import Topology, build
+from platform_deploy.config.environments import EnvironmentName
+from platform_deploy.config.files import Manifest
 from platform_deploy.rendering import EnvironmentRender
-from platform_deploy.repo import Manifest
-from platform_deploy.topology import Topology, build
 
 pytestmark = pytest.mark.skipif(
     nca.executable() is None, reason="nca is not installed here: run `nox -s nca`"

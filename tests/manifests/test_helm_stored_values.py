@@ -17,11 +17,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from platform_deploy.environments import EnvironmentName, Release, load_environments
-from platform_deploy.helm import Helm
-from platform_deploy.helm_commands import merged_values
-from platform_deploy.langfuse_chart import Reference
-from platform_deploy.repo import load_mapping
+from platform_deploy.checks.langfuse_chart import Reference
+from platform_deploy.config.environments import EnvironmentName, Release, load_environments
+from platform_deploy.config.files import load_mapping
+from platform_deploy.helm.client import Helm
+from platform_deploy.helm.releases import merged_values
 
 
 def _stand_in(reference: Reference, directory: Path) -> Path:

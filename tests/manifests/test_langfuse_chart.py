@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from platform_deploy.environments import EnvironmentName, Release
-from platform_deploy.helm import Helm
-from platform_deploy.langfuse_chart import Reference
+from platform_deploy.checks.langfuse_chart import Reference
+from platform_deploy.config.environments import EnvironmentName, Release
+from platform_deploy.config.files import Manifest
+from platform_deploy.config.versions import Versions
+from platform_deploy.helm.client import Helm
 from platform_deploy.rendering import EnvironmentRender, render_release
-from platform_deploy.repo import Manifest
-from platform_deploy.versions import Versions
 
 WORKLOADS = {"Deployment", "StatefulSet"}
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from platform_deploy.helm import Helm
-from platform_deploy.langfuse_chart import CHART_DIR_ENV, REFERENCE_ENV, Reference
+from platform_deploy.checks.langfuse_chart import CHART_DIR_ENV, REFERENCE_ENV, Reference
+from platform_deploy.helm.client import Helm
 
 
 @pytest.fixture(scope="module")

@@ -17,16 +17,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from platform_deploy.deploy_settings import (
+from platform_deploy.checks.langfuse_chart import Reference
+from platform_deploy.config.deploy_settings import (
     DEFAULT_PROGRESS_DEADLINE_S,
     load_deploy_settings,
     parse_duration,
 )
-from platform_deploy.environments import EnvironmentName, Release
-from platform_deploy.helm_commands import KubeTarget, apply_argv, chart_source
-from platform_deploy.langfuse_chart import Reference
+from platform_deploy.config.environments import EnvironmentName, Release
+from platform_deploy.config.versions import Versions
+from platform_deploy.helm.releases import KubeTarget, apply_argv, chart_source
 from platform_deploy.rendering import EnvironmentRender
-from platform_deploy.versions import Versions
 
 
 def _deadlines(manifests: Iterable[dict[str, Any]]) -> dict[str, int]:

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from platform_deploy.environments import EnvironmentName
-from platform_deploy.external_secrets import GENERATED_DIR, fake_store
-from platform_deploy.generated_secrets import generate
-from platform_deploy.inventory import Inventory
+from platform_deploy.checks.schemas import CustomResourceSchemas, SchemaValidator
+from platform_deploy.config.environments import EnvironmentName
+from platform_deploy.config.external_secrets import GENERATED_DIR, fake_store
+from platform_deploy.config.files import load_manifests, yaml_files
+from platform_deploy.config.inventory import Inventory
+from platform_deploy.config.versions import Versions
+from platform_deploy.engine.generated_secrets import generate
 from platform_deploy.rendering import EnvironmentRender
-from platform_deploy.repo import load_manifests, yaml_files
-from platform_deploy.schemas import CustomResourceSchemas, SchemaValidator
-from platform_deploy.versions import Versions
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from platform_deploy.environments import EnvironmentName
-from platform_deploy.inventory import Inventory
-from platform_deploy.langfuse_chart import Reference, secrets_the_chart_creates
+from platform_deploy.checks.langfuse_chart import Reference, secrets_the_chart_creates
+from platform_deploy.checks.secret_refs import (
+    SecretRef,
+    refs_in_manifest,
+    refs_in_values,
+    unresolved,
+)
+from platform_deploy.config.environments import EnvironmentName
+from platform_deploy.config.inventory import Inventory
 from platform_deploy.rendering import EnvironmentRender
-from platform_deploy.secret_refs import SecretRef, refs_in_manifest, refs_in_values, unresolved
 
 
 def test_references_in_the_rendered_manifests_resolve(

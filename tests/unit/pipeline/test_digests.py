@@ -10,8 +10,8 @@ import yaml
 
 from pipeline import digests
 from pipeline.images import platform_values, production_repositories
-from platform_deploy.repo import load_mapping
-from platform_deploy.values_keys import unknown_paths
+from platform_deploy.checks.values_keys import unknown_paths
+from platform_deploy.config.files import load_mapping
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 GATEWAY = digests.PublishedImage(

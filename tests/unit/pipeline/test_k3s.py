@@ -14,8 +14,8 @@ import yaml
 
 from pipeline import k3s
 from pipeline.registry_login import RegistryLogin
-from platform_deploy.deploy_settings import load_deploy_settings
-from platform_deploy.versions import load_versions
+from platform_deploy.config.deploy_settings import load_deploy_settings
+from platform_deploy.config.versions import load_versions
 
 # No key material: placeholders where k3s writes base64 certificates and keys.
 K3S_KUBECONFIG = """\
