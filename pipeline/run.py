@@ -26,6 +26,7 @@ from pipeline.disk_usage import DiskUsage
 from pipeline.image_archives import ImageArchive, image_archives
 from pipeline.images import SERVICE_IMAGES, platform_values, production_repositories
 from pipeline.registry_login import LoginDecision
+from platform_deploy.config.durations import human_duration
 from platform_deploy.config.files import relative
 
 NODE_READY_TIMEOUT_S = 300
@@ -348,7 +349,7 @@ def print_output_tail(label: str, stdout: str, stderr: str) -> None:
 
 def report_progress(result: stages.StageResult) -> None:
     detail = f": {result.detail}" if result.detail else ""
-    took = stages.format_duration(result.seconds)
+    took = human_duration(result.seconds)
     print(f"[pipeline] {result.stage} {result.outcome.value} ({took}){detail}", file=sys.stderr)
 
 

@@ -10,6 +10,8 @@ from enum import StrEnum
 
 import anyio
 
+from platform_deploy.config.durations import human_duration
+
 
 class Outcome(StrEnum):
     PASSED = "passed"
@@ -174,20 +176,10 @@ def overall(results: Iterable[StageResult]) -> Outcome:
     )
 
 
-def format_duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m {secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
-
-
 def format_summary(results: Sequence[StageResult], total_seconds: float) -> str:
     """A plain-text table: one row a stage, then the total."""
-    rows = [(r.stage, format_duration(r.seconds), r.outcome.value, r.detail) for r in results]
-    rows.append(("total", format_duration(total_seconds), overall(results).value, ""))
+    rows = [(r.stage, human_duration(r.seconds), r.outcome.value, r.detail) for r in results]
+    rows.append(("total", human_duration(total_seconds), overall(results).value, ""))
     name_width = max(len("stage"), *(len(row[0]) for row in rows))
     time_width = max(len("duration"), *(len(row[1]) for row in rows))
     lines = [f"{'stage':<{name_width}}  {'duration':>{time_width}}  result"]
@@ -202,8 +194,8 @@ def format_markdown(results: Sequence[StageResult], total_seconds: float) -> str
     lines = ["| stage | duration | result | detail |", "| --- | ---: | --- | --- |"]
     for r in results:
         detail = r.detail.replace("|", "\\|")
-        lines.append(f"| {r.stage} | {format_duration(r.seconds)} | {r.outcome.value} | {detail} |")
+        lines.append(f"| {r.stage} | {human_duration(r.seconds)} | {r.outcome.value} | {detail} |")
     lines.append(
-        f"| **total** | {format_duration(total_seconds)} | **{overall(results).value}** | |"
+        f"| **total** | {human_duration(total_seconds)} | **{overall(results).value}** | |"
     )
     return "\n".join(lines)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from platform_deploy.config.environments import Environment, Release
 from platform_deploy.config.external_secrets import doppler_store, external_secrets
-from platform_deploy.config.files import Manifest, load_manifests, yaml_files
+from platform_deploy.config.files import Manifest
 from platform_deploy.config.inventory import Inventory
 from platform_deploy.helm.client import Helm
 
@@ -53,21 +53,12 @@ def render_release(
     return with_namespace(manifests, release.namespace)
 
 
-def policies(environment: Environment) -> list[Manifest]:
-    return load_manifests(
-        path for directory in environment.policy_dirs for path in yaml_files(directory)
-    )
-
-
 def secret_manifests(inventory: Inventory, environment: Environment) -> list[Manifest]:
-    """The ExternalSecrets, and the store where it holds no secret (production's Doppler
-    store; a test cluster's fake store carries the generated values and is built at deploy)."""
+    """The ExternalSecrets, and the store they read where the environment's secrets come
+    from External Secrets (production's Doppler store; a test cluster generates its own)."""
     manifests = external_secrets(inventory, environment.name)
-    match environment.secret_store:
-        case "doppler":
-            manifests.append(doppler_store(inventory))
-        case "fake":
-            pass
+    if environment.deploy.secrets.source == "external-secrets":
+        manifests.append(doppler_store(inventory))
     return manifests
 
 
@@ -116,7 +107,7 @@ def render_environment(
     return EnvironmentRender(
         environment=environment,
         releases=releases,
-        policies=policies(environment),
+        policies=environment.policy_manifests(),
         secrets=secret_manifests(inventory, environment),
         langfuse=langfuse,
         langfuse_unavailable=None if isinstance(langfuse_chart, Path) else langfuse_chart,

@@ -7,13 +7,13 @@ here, so the engine has no branch on an environment's name.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from platform_deploy.config.environments import ENVIRONMENTS_FILE, EnvironmentName
-from platform_deploy.config.files import load_mapping
+from platform_deploy.config.durations import parse_duration as _parse_go_duration
+
+if TYPE_CHECKING:  # environments.py loads these settings: no import back at run time
+    from platform_deploy.config.environments import EnvironmentName
 
 SecretSource = Literal["generated", "external-secrets"]
 # How Helm 4 waits for a release (its --wait): "watcher" follows kstatus, which turns a
@@ -27,7 +27,6 @@ DEFAULT_WAIT: WaitStrategy = "watcher"
 DEFAULT_PROGRESS_DEADLINE_S = 600
 # Marks a value the operator must fill in; the identity guard refuses to run on it.
 PLACEHOLDER_PREFIX = "REPLACE-ME"
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
 class SettingsError(ValueError):
@@ -35,17 +34,11 @@ class SettingsError(ValueError):
 
 
 def parse_duration(text: str) -> int:
-    """Seconds in a Go-style duration ("20m", "1h30m", "90s"), as Helm's --timeout takes."""
-    match = _DURATION.match(text.strip())
-    if not text.strip() or match is None:
-        raise SettingsError(f"not a duration: {text!r} (use e.g. 90s, 5m, 1h)")
-    hours, minutes, seconds = (int(group or 0) for group in match.groups())
-    return hours * 3600 + minutes * 60 + seconds
-
-
-def format_duration(seconds: int) -> str:
-    minutes, rest = divmod(seconds, 60)
-    return f"{minutes}m{rest}s"
+    """durations.parse_duration, failing as a settings error (the message names the value)."""
+    try:
+        return _parse_go_duration(text)
+    except ValueError as error:
+        raise SettingsError(str(error)) from None
 
 
 @dataclass(frozen=True)
@@ -269,25 +262,20 @@ def _cluster(raw: dict[str, Any], where: str) -> ClusterIdentity:
     return identity
 
 
-def load_deploy_settings(path: Path = ENVIRONMENTS_FILE) -> dict[EnvironmentName, DeploySettings]:
-    from platform_deploy.config.environments import _environment_name  # one list of known names
-
-    settings: dict[EnvironmentName, DeploySettings] = {}
-    for raw_name, raw in (load_mapping(path).get("deploy") or {}).items():
-        name = _environment_name(str(raw_name))
-        try:
-            settings[name] = DeploySettings(
-                environment=name,
-                cluster=_cluster(raw["cluster"], f"deploy.{name}"),
-                confirm=bool(raw["confirm"]),
-                rollback_on_failure=bool(raw["rollbackOnFailure"]),
-                secrets=_secrets(raw["secrets"]),
-                namespaces=tuple(str(ns) for ns in raw["namespaces"]),
-                timeouts_s={str(k): parse_duration(str(v)) for k, v in raw["timeouts"].items()},
-                verify=_verify(raw["verify"]),
-                adoption=_adoption(raw.get("adoption") or {}),
-                waits=_waits(raw.get("waits") or {}, f"deploy.{name}"),
-            )
-        except KeyError as missing:
-            raise SettingsError(f"deploy.{name}: missing key {missing}") from None
-    return settings
+def parse_deploy_settings(name: EnvironmentName, raw: dict[str, Any]) -> DeploySettings:
+    """One environment's `deploy:` entry (environments.yaml), as environments.py loads it."""
+    try:
+        return DeploySettings(
+            environment=name,
+            cluster=_cluster(raw["cluster"], f"deploy.{name}"),
+            confirm=bool(raw["confirm"]),
+            rollback_on_failure=bool(raw["rollbackOnFailure"]),
+            secrets=_secrets(raw["secrets"]),
+            namespaces=tuple(str(ns) for ns in raw["namespaces"]),
+            timeouts_s={str(k): parse_duration(str(v)) for k, v in raw["timeouts"].items()},
+            verify=_verify(raw["verify"]),
+            adoption=_adoption(raw.get("adoption") or {}),
+            waits=_waits(raw.get("waits") or {}, f"deploy.{name}"),
+        )
+    except KeyError as missing:
+        raise SettingsError(f"deploy.{name}: missing key {missing}") from None

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from platform_deploy.config.environments import ENVIRONMENT_NAMES, EnvironmentName
 from platform_deploy.config.files import DEPLOY_DIR, Manifest, dump_manifests, relative
 from platform_deploy.config.inventory import Inventory, SecretSpec, load_inventory
-from platform_deploy.engine.generated_secrets import GeneratedSecrets
 
 API_VERSION = "external-secrets.io/v1"
 GENERATED_DIR = DEPLOY_DIR / "secrets" / "generated"
@@ -44,17 +42,6 @@ _LABELS = {
     "app.kubernetes.io/part-of": "ai-platform",
     "app.kubernetes.io/managed-by": "platform-deploy",
 }
-
-
-@dataclass(frozen=True)
-class SecretBearingManifest:
-    """A manifest that carries secret values: applied, never printed or written to disk."""
-
-    body: Manifest = field(repr=False)
-
-    def __repr__(self) -> str:
-        kind = self.body.get("kind")
-        return f"SecretBearingManifest({kind} {self.body['metadata']['name']}, values redacted)"
 
 
 def external_secret(inventory: Inventory, secret: SecretSpec, namespace: str) -> Manifest:
@@ -111,24 +98,6 @@ def doppler_store(inventory: Inventory) -> Manifest:
             }
         },
     }
-
-
-def fake_store(inventory: Inventory, generated: GeneratedSecrets) -> SecretBearingManifest:
-    """The test cluster's store: the generated values under the keys Doppler would use."""
-    data = [
-        {"key": key.remote_key, "value": generated.value(secret.name, key.name)}
-        for secret in inventory.in_environment("ci")
-        for key in secret.keys
-        if key.remote_key is not None
-    ]
-    return SecretBearingManifest(
-        {
-            "apiVersion": API_VERSION,
-            "kind": "ClusterSecretStore",
-            "metadata": {"name": inventory.store, "labels": dict(_LABELS)},
-            "spec": {"provider": {"fake": {"data": data}}},
-        }
-    )
 
 
 def generated_files(inventory: Inventory) -> dict[Path, str]:

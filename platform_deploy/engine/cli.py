@@ -101,7 +101,6 @@ def _confirm(environment: str) -> Any:
 
 
 def _execute(args: argparse.Namespace, redactor: Redactor) -> int:
-    from platform_deploy.config.deploy_settings import load_deploy_settings
     from platform_deploy.config.environments import load_environments
     from platform_deploy.config.inventory import load_inventory
     from platform_deploy.config.versions import load_versions
@@ -118,7 +117,6 @@ def _execute(args: argparse.Namespace, redactor: Redactor) -> int:
     helm = HelmRunner(lambda: Helm(locked_helm()), target)
     engine = Engine(
         environment=load_environments()[args.env],
-        settings=load_deploy_settings()[args.env],
         inventory=load_inventory(),
         versions=load_versions(),
         cluster=cluster,

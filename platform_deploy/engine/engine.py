@@ -21,9 +21,8 @@ from platform_deploy.config.environments import Environment, Release
 from platform_deploy.config.external_secrets import (
     doppler_store,
     external_secrets,
-    fake_store,
 )
-from platform_deploy.config.files import Manifest, describe, load_manifests, relative, yaml_files
+from platform_deploy.config.files import Manifest, describe, relative
 from platform_deploy.config.inventory import Inventory
 from platform_deploy.config.versions import Versions
 from platform_deploy.engine.cluster import Cluster
@@ -80,7 +79,6 @@ class NotConfirmed(RuntimeError):
 @dataclass
 class Engine:
     environment: Environment
-    settings: DeploySettings
     inventory: Inventory
     versions: Versions
     cluster: Cluster
@@ -93,6 +91,11 @@ class Engine:
     env_vars: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
+
+    @property
+    def settings(self) -> DeploySettings:
+        """How this environment is deployed: its `deploy:` entry in environments.yaml."""
+        return self.environment.deploy
 
     # --- what the cluster is and holds -------------------------------------------------
 
@@ -115,15 +118,11 @@ class Engine:
         ]
 
     def policy_manifests(self) -> list[Manifest]:
-        return load_manifests(
-            path for directory in self.environment.policy_dirs for path in yaml_files(directory)
-        )
+        return self.environment.policy_manifests()
 
     def _store(self) -> Manifest:
-        # Which ClusterSecretStore serves the ExternalSecrets is the environment's data.
-        if self.environment.secret_store == "doppler":  # noqa: S105  (a store kind, no secret)
-            return doppler_store(self.inventory)
-        return fake_store(self.inventory, generate(self.inventory, self.random_bytes)).body
+        """The ClusterSecretStore the ExternalSecrets read (the inventory's Doppler store)."""
+        return doppler_store(self.inventory)
 
     def _generated_decision(self) -> SecretsDecision:
         observed: dict[tuple[str, str], Mapping[str, str] | None] = {}

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from platform_deploy.config.deploy_settings import DeploySettings, format_duration
+from platform_deploy.config.deploy_settings import DeploySettings
+from platform_deploy.config.durations import helm_duration
 from platform_deploy.config.environments import Release
 from platform_deploy.config.files import REPO_ROOT, parse_manifests
 from platform_deploy.config.versions import Versions
@@ -141,7 +142,7 @@ def apply_argv(
     fails once the release's timeout has passed (the wait the environment names for it)."""
     argv = [action, *_common(release, source, values, target)]
     argv += [_wait_flag(settings, release.name)]
-    argv += ["--timeout", format_duration(settings.timeout_s(release.name))]
+    argv += ["--timeout", helm_duration(settings.timeout_s(release.name))]
     # Only an upgrade rolls back: a failed first install keeps its pods for their logs.
     if action == "upgrade" and settings.rollback_on_failure:
         argv.append("--rollback-on-failure")
@@ -176,7 +177,7 @@ def rollback_argv(state: ReleaseState, settings: DeploySettings, target: KubeTar
         state.namespace,
         _wait_flag(settings, state.name),
         "--timeout",
-        format_duration(settings.timeout_s(state.name)),
+        helm_duration(settings.timeout_s(state.name)),
         *target.args(),
     ]
 

@@ -26,7 +26,7 @@ from typing import Literal
 import pytest
 import yaml
 
-from platform_deploy.config.deploy_settings import ClusterIdentity, Probe, load_deploy_settings
+from platform_deploy.config.deploy_settings import ClusterIdentity, Probe
 from platform_deploy.config.environments import Release, load_environments
 from platform_deploy.config.files import REPO_ROOT
 from platform_deploy.config.inventory import load_inventory
@@ -119,17 +119,16 @@ def engine(kubeconfig: Path) -> Engine:
         if any(c.type == "Ready" and c.status == "True" for c in conditions):
             break
         time.sleep(3)
-    settings = load_deploy_settings()["ci"]
+    ci = load_environments()["ci"]
     # This cluster is not the pipeline's: the test names it by what it really is.
     settings = dataclasses.replace(
-        settings, cluster=ClusterIdentity(api_server=cluster.identity().api_server)
+        ci.deploy, cluster=ClusterIdentity(api_server=cluster.identity().api_server)
     )
     target = KubeTarget(kubeconfig, None)
     output: list[str] = []
     redactor = Redactor()
     return Engine(
-        environment=load_environments()["ci"],
-        settings=settings,
+        environment=dataclasses.replace(ci, deploy=settings),
         inventory=load_inventory(),
         versions=load_versions(),
         cluster=cluster,
@@ -279,7 +278,7 @@ def test_cli_refuses_the_wrong_cluster_in_one_line(kubeconfig: Path) -> None:
     config = yaml.safe_load(kubeconfig.read_text(encoding="utf-8"))
     if (
         config["clusters"][0]["cluster"]["server"]
-        == load_deploy_settings()["ci"].cluster.api_server
+        == load_environments()["ci"].deploy.cluster.api_server
     ):
         pytest.skip("this is the ci environment's own cluster: the guard rightly accepts it")
     result = subprocess.run(

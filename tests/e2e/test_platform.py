@@ -27,7 +27,6 @@ from typing import Any
 import pytest
 
 from devstack.langfuse_receiver.client import ReceiverClient
-from platform_deploy.config.deploy_settings import load_deploy_settings
 from platform_deploy.config.environments import load_environments
 from platform_deploy.config.inventory import load_inventory
 from platform_deploy.config.versions import load_versions
@@ -125,7 +124,7 @@ def platform(
         )
         assert problem is None, problem
     # Langfuse web's Service, as the deploy engine's verification reaches it in ci.
-    langfuse = load_deploy_settings()["ci"].verify.langfuse_service
+    langfuse = environment.deploy.verify.langfuse_service
     assert langfuse is not None, "deploy/environments.yaml names no Langfuse web Service for ci"
     receiver = receiver_run(
         RECEIVER_IMAGE,

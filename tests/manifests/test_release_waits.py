@@ -20,7 +20,6 @@ from typing import Any
 from platform_deploy.checks.langfuse_chart import Reference
 from platform_deploy.config.deploy_settings import (
     DEFAULT_PROGRESS_DEADLINE_S,
-    load_deploy_settings,
     parse_duration,
 )
 from platform_deploy.config.environments import EnvironmentName, Release
@@ -70,7 +69,7 @@ def test_a_watcher_wait_ends_only_at_the_release_timeout(
     environment: EnvironmentName,
 ) -> None:
     render = rendered[environment]
-    settings = load_deploy_settings()[environment]
+    settings = render.environment.deploy
     langfuse_deadlines: dict[str, int] = {}
     for release in render.environment.releases:
         for action in ("install", "upgrade"):

@@ -3,18 +3,15 @@ External Secrets' kinds against the pinned CRDs. No schema is a failure."""
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 
 import pytest
 
 from platform_deploy.checks.schemas import CustomResourceSchemas, SchemaValidator
 from platform_deploy.config.environments import EnvironmentName
-from platform_deploy.config.external_secrets import GENERATED_DIR, fake_store
+from platform_deploy.config.external_secrets import GENERATED_DIR
 from platform_deploy.config.files import load_manifests, yaml_files
-from platform_deploy.config.inventory import Inventory
 from platform_deploy.config.versions import Versions
-from platform_deploy.engine.generated_secrets import generate
 from platform_deploy.rendering import EnvironmentRender
 
 
@@ -38,13 +35,6 @@ def test_committed_generated_manifests_validate(validator: SchemaValidator) -> N
     manifests = load_manifests(yaml_files(GENERATED_DIR))
     assert {m["kind"] for m in manifests} == {"ExternalSecret", "ClusterSecretStore"}
     assert [p for m in manifests for p in validator.problems(m)] == []
-
-
-def test_the_test_clusters_fake_store_validates(
-    validator: SchemaValidator, inventory: Inventory
-) -> None:
-    store = fake_store(inventory, generate(inventory, secrets.token_bytes))
-    assert validator.problems(store.body) == []
 
 
 def test_the_validator_rejects_what_the_api_server_would(validator: SchemaValidator) -> None:

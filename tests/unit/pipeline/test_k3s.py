@@ -14,7 +14,7 @@ import yaml
 
 from pipeline import k3s
 from pipeline.registry_login import RegistryLogin
-from platform_deploy.config.deploy_settings import load_deploy_settings
+from platform_deploy.config.environments import load_environments
 from platform_deploy.config.versions import load_versions
 
 # No key material: placeholders where k3s writes base64 certificates and keys.
@@ -174,7 +174,7 @@ def test_the_kubeconfig_points_at_the_service_alias() -> None:
 def test_the_deploy_engine_recognises_the_cluster_by_that_server() -> None:
     # Its identity guard refuses any other API server for the ci environment.
     rewritten = yaml.safe_load(k3s.rewrite_kubeconfig(K3S_KUBECONFIG))
-    expected = load_deploy_settings()["ci"].cluster.api_server
+    expected = load_environments()["ci"].deploy.cluster.api_server
     assert rewritten["clusters"][0]["cluster"]["server"] == expected
 
 

@@ -13,7 +13,6 @@ from pipeline.stages import (
     StageResult,
     StageSkipped,
     execution_order,
-    format_duration,
     format_markdown,
     format_summary,
     overall,
@@ -210,13 +209,6 @@ def test_durations_come_from_the_clock() -> None:
 def test_every_stage_needs_an_action() -> None:
     with pytest.raises(ValueError, match="no action for stage"):
         run([Stage("a", "")], {})
-
-
-def test_durations_read_like_a_person_wrote_them() -> None:
-    assert format_duration(0.42) == "0.4s"
-    assert format_duration(59.94) == "59.9s"
-    assert format_duration(133) == "2m 13s"
-    assert format_duration(3725) == "1h 02m"
 
 
 SAMPLE = [

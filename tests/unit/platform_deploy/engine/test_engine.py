@@ -57,8 +57,7 @@ def _engine(
     output: list[str] = []
     redactor = Redactor()
     engine = RecordingEngine(
-        environment=environment,
-        settings=settings,
+        environment=dataclasses.replace(environment, deploy=settings),
         inventory=load_inventory(),
         versions=versions,
         cluster=cluster,

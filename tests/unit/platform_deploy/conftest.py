@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from platform_deploy.config.deploy_settings import DeploySettings, load_deploy_settings
+from platform_deploy.config.deploy_settings import DeploySettings
 from platform_deploy.config.environments import Environment, EnvironmentName, load_environments
 from platform_deploy.config.versions import Versions, load_versions
 
@@ -15,8 +15,11 @@ def environments() -> dict[EnvironmentName, Environment]:
 
 
 @pytest.fixture(scope="session")
-def settings() -> dict[EnvironmentName, DeploySettings]:
-    return load_deploy_settings()
+def settings(
+    environments: dict[EnvironmentName, Environment],
+) -> dict[EnvironmentName, DeploySettings]:
+    """Each environment's `deploy:` settings, for tests that vary them."""
+    return {name: environment.deploy for name, environment in environments.items()}
 
 
 @pytest.fixture(scope="session")
