@@ -2,8 +2,8 @@
 engine can take them over: deploy, verify, and what is collected after a failure.
 
 The deploy and verify decisions are the deploy engine's (`python -m platform_deploy`); the
-pipeline only runs these command lines in the tools container. Standard library only: the
-diagnostics collector imports this inside that container.
+pipeline only runs these command lines in the tools container, where the diagnostics
+collector imports this (with the pipeline's lock and this repository, as everywhere else).
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from platform_deploy.helm.releases import CURRENT_STATES
+
 ENVIRONMENT = "ci"
-# Helm 4's list has no --all: name every state, so pending and failed releases show too.
-HELM_EVERY_STATE = ("--deployed", "--failed", "--pending", "--uninstalling", "--superseded")
+# Every release for the diagnostics: the current states, and the ones an upgrade superseded.
+HELM_EVERY_STATE = (*CURRENT_STATES, "--superseded")
 
 
 def deploy_command(kubeconfig: str, environment: str = ENVIRONMENT) -> list[str]:

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from platform_deploy.checks.values_keys import deep_merge
 from platform_deploy.config.environments import EnvironmentName, load_environments
 from platform_deploy.config.files import REPO_ROOT, load_mapping
+from platform_deploy.helm.values import coalesce
 
 # Base of the pipeline's own containers: the services' base image, by the same digest (their
 # Dockerfiles' `ARG PYTHON_BASE` default; a unit test keeps them equal).
@@ -109,7 +109,7 @@ def platform_values(environment: EnvironmentName) -> dict[str, Any]:
         raise ValueError(f"the {PLATFORM_RELEASE} release's chart is not in this repository")
     values: dict[str, Any] = load_mapping(chart / "values.yaml")
     for path in release.values:
-        values = deep_merge(values, load_mapping(path))
+        values = coalesce(values, load_mapping(path))
     return values
 
 

@@ -22,10 +22,11 @@ from typing import Any
 
 import yaml
 
-from platform_deploy.checks.values_keys import ChartDefaults, Values, deep_merge
+from platform_deploy.checks.values_keys import ChartDefaults
 from platform_deploy.config.files import Manifest, dump_manifests, load_manifests, load_mapping
 from platform_deploy.config.versions import ChartPin
 from platform_deploy.helm.client import Helm, HelmError
+from platform_deploy.helm.values import Values, coalesce, value_at
 
 REFERENCE_ENV = "LANGFUSE_CHART_REFERENCE"
 CHART_DIR_ENV = "LANGFUSE_CHART_DIR"
@@ -81,15 +82,6 @@ WORKLOAD_CONDITIONS: dict[str, tuple[tuple[str, ...], ...]] = {
     "redis": (("redis", "deploy"),),
     "s3": (("s3", "deploy"),),
 }
-
-
-def value_at(values: Mapping[str, Any], path: tuple[str, ...]) -> Any:
-    node: Any = values
-    for key in path:
-        if not isinstance(node, Mapping) or key not in node:
-            return None
-        node = node[key]
-    return node
 
 
 def _enabled(values: Mapping[str, Any], conditions: tuple[tuple[str, ...], ...]) -> bool:
@@ -156,7 +148,7 @@ class Reference:
     def merged_values(self, values_files: tuple[Path, ...]) -> Values:
         merged = self.defaults().tree
         for values_file in values_files:
-            merged = deep_merge(merged, load_mapping(values_file))
+            merged = coalesce(merged, load_mapping(values_file))
         return merged
 
     def policies(self, values: Mapping[str, Any]) -> list[Manifest]:

@@ -18,28 +18,16 @@ from typing import Any
 import yaml
 
 from platform_deploy.config.files import load_mapping
+from platform_deploy.helm.values import Values, value_at
 
-Values = dict[str, Any]
 # Subcharts of subcharts that the reference folder holds only as values files:
 # clickhouse 8.0.5 depends on zookeeper 13.x (condition zookeeper.enabled).
 REFERENCE_NESTED_SUBCHARTS: dict[str, tuple[str, ...]] = {"clickhouse": ("zookeeper",)}
 
 
-def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> Values:
-    """Helm's coalescing: maps merge, anything else replaces, null removes the key."""
-    merged: Values = copy.deepcopy(dict(base))
-    for key, value in override.items():
-        if value is None:
-            merged.pop(key, None)
-        elif isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
 def _union(base: Mapping[str, Any], override: Mapping[str, Any]) -> Values:
-    """Like deep_merge, but a null keeps its key: `port: null` is a path the chart defines."""
+    """Like Helm's coalescing, but a null keeps its key: `port: null` is a path the chart
+    defines."""
     merged: Values = copy.deepcopy(dict(base))
     for key, value in override.items():
         if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
@@ -124,20 +112,11 @@ class ChartDefaults:
                 subchart = scratch / "/".join((*path, alias)) / name
             ChartDefaults._collect(subchart, (*path, alias), show_values, scratch, tree, sources)
         own = yaml.safe_load(show_values(chart_dir)) or {}
-        merged = _union(_lookup(tree, path) or {}, own)
+        merged = _union(value_at(tree, path) or {}, own)
         _assign(tree, path, merged)
         if path and isinstance(own.get("global"), Mapping):
             tree["global"] = _union(own["global"], tree.get("global") or {})
         sources.append(f"helm show values {chart_dir.name}")
-
-
-def _lookup(tree: Mapping[str, Any], path: tuple[str, ...]) -> Any:
-    node: Any = tree
-    for key in path:
-        if not isinstance(node, Mapping):
-            return None
-        node = node.get(key)
-    return node
 
 
 def _assign(tree: Values, path: tuple[str, ...], value: Values) -> None:

@@ -109,12 +109,11 @@ def _execute(args: argparse.Namespace, redactor: Redactor) -> int:
     from platform_deploy.helm.binary import locked_helm
     from platform_deploy.helm.client import Helm
     from platform_deploy.helm.releases import KubeTarget
-    from platform_deploy.helm.runner import HelmRunner
 
     say = redactor.printer()
     target = KubeTarget(args.kubeconfig, args.context)
     cluster = KubeCluster(args.kubeconfig, args.context)
-    helm = HelmRunner(lambda: Helm(locked_helm()), target)
+    helm = Helm(locked_helm, target=target)
     engine = Engine(
         environment=load_environments()[args.env],
         inventory=load_inventory(),

@@ -42,16 +42,16 @@ from platform_deploy.engine.preflight import (
 from platform_deploy.engine.redaction import Redactor
 from platform_deploy.engine.secret_decisions import SecretsDecision, decide_generated, decode_secret
 from platform_deploy.engine.steps import Step, deploy_steps, ordered
+from platform_deploy.helm.client import HelmPort
 from platform_deploy.helm.releases import (
     KubeTarget,
     ReleaseDecision,
     chart_source,
     decide_release,
     manifest_documents,
-    merged_values,
     rollback_argv,
 )
-from platform_deploy.helm.runner import HelmPort
+from platform_deploy.helm.values import stored_values
 
 _LABELS = {"app.kubernetes.io/part-of": "ai-platform"}
 _AUTH_ABSENT = "no Secret"
@@ -152,7 +152,7 @@ class Engine:
         state = self.helm.state(release)
         source = chart_source(release, self.versions)
         desired_chart = f"{source.chart}-{source.version}" if source.repository else None
-        values = merged_values(self._values(release))
+        values = stored_values(self._values(release))
         deployed_values = self.helm.deployed_values(release) if state else None
         equal: bool | None = None
         if state is not None and state.status == "deployed" and deployed_values == values:

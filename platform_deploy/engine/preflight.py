@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from platform_deploy.config.deploy_settings import AdoptionSettings
 from platform_deploy.helm.releases import ReleaseState
+from platform_deploy.helm.values import value_at
 
 Level = Literal["ok", "info", "stop"]
 HELM_RELEASE_ANNOTATION = "meta.helm.sh/release-name"
@@ -57,15 +58,6 @@ def _name(secret: Mapping[str, Any]) -> str:
     return str((secret.get("metadata") or {}).get("name"))
 
 
-def _at(values: Mapping[str, Any] | None, dotted: str) -> Any:
-    node: Any = values or {}
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping):
-            return None
-        node = node.get(part)
-    return node
-
-
 def _decoded(secrets: Sequence[Mapping[str, Any]], name: str, key: str) -> str | None:
     from platform_deploy.engine.secret_decisions import decode_secret
 
@@ -80,7 +72,7 @@ def live_value(
 ) -> str | None:
     """The value a running release uses at a values path: a plain string, {value: ...}, or
     {secretKeyRef: {name, key}} resolved from the namespace's Secrets."""
-    setting = _at(values, path)
+    setting = value_at(values, path)
     if isinstance(setting, str):
         return setting or None
     if isinstance(setting, Mapping):

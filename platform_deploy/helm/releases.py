@@ -1,7 +1,7 @@
 """Helm 4 command lines, what Helm's JSON answers mean, and what to do with each release.
 
 Pure: building argv and deciding install/upgrade/unchanged/stop from `helm list -o json`,
-`helm get values -o json` and the manifests. helm_runner runs them.
+`helm get values -o json` and the manifests. client.py runs them.
 """
 
 from __future__ import annotations
@@ -84,14 +84,17 @@ def parse_list(text: str) -> list[ReleaseState]:
     ]
 
 
+# Helm 4's list has no --all: these name every state a release can be in now, so that
+# pending and failed releases (exactly the ones to stop on) are listed too.
+CURRENT_STATES = ("--deployed", "--failed", "--pending", "--uninstalling")
+
+
 def list_argv(release: Release, target: KubeTarget) -> list[str]:
-    # Helm 4's list has no --all: name every state, so that pending and failed releases
-    # (exactly the ones to stop on) are listed too.
     return [
         "list",
         "--namespace",
         release.namespace,
-        *("--deployed", "--failed", "--pending", "--uninstalling"),
+        *CURRENT_STATES,
         "--filter",
         f"^{release.name}$",
         "--output",
@@ -180,30 +183,6 @@ def rollback_argv(state: ReleaseState, settings: DeploySettings, target: KubeTar
         helm_duration(settings.timeout_s(state.name)),
         *target.args(),
     ]
-
-
-def merged_values(files: Sequence[Path]) -> dict[str, Any]:
-    """The user-supplied values Helm 4 stores for these files (`helm get values -o json`):
-    a later file's map merges into an earlier one's, anything else replaces, and a null is
-    kept as a null. Helm's loader.MergeMaps keeps nulls in the release's config; only the
-    later coalescing with the chart's defaults (rendering) removes their keys. Dropping
-    them here made every rerun see "values differ" (ci's `postgresql.port: null`)."""
-    merged: dict[str, Any] = {}
-    for path in files:
-        for document in parse_manifests(path.read_text(encoding="utf-8"), str(path)):
-            merged = _merge_maps(merged, document)
-    return merged
-
-
-def _merge_maps(base: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
-    """Helm's pkg/chart/v2/loader.MergeMaps, in the JSON shape Helm answers with."""
-    merged = dict(base)
-    for key, value in new.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = _merge_maps(merged[key], value)
-        else:
-            merged[key] = json.loads(json.dumps(value))
-    return merged
 
 
 def manifest_documents(manifest: str) -> list[dict[str, Any]]:

@@ -39,7 +39,6 @@ from platform_deploy.engine.verification import probe_check
 from platform_deploy.helm.binary import locked_helm
 from platform_deploy.helm.client import Helm, HelmError
 from platform_deploy.helm.releases import ChartSource, KubeTarget
-from platform_deploy.helm.runner import HelmRunner
 from tests.e2e.docker_cli import pull_problem
 
 pytestmark = pytest.mark.e2e
@@ -132,7 +131,7 @@ def engine(kubeconfig: Path) -> Engine:
         inventory=load_inventory(),
         versions=load_versions(),
         cluster=cluster,
-        helm=HelmRunner(lambda: Helm(locked_helm()), target),
+        helm=Helm(locked_helm, target=target),
         redactor=redactor,
         say=lambda line: output.append(redactor.redact(line)),
         target=target,

@@ -1,6 +1,6 @@
 """The deploy engine's idea of a release's values is what the real Helm 4 stores.
 
-A rerun compares helm_commands.merged_values(values files) with the running release's
+A rerun compares helm_commands.stored_values(values files) with the running release's
 `helm get values -o json`, which answers the release's stored user-supplied values. Those
 are the `config` of `helm install --dry-run=client -o json` (install and get values print
 the same release object), read here from the locked binary for every release of every
@@ -21,7 +21,7 @@ from platform_deploy.checks.langfuse_chart import Reference
 from platform_deploy.config.environments import EnvironmentName, Release, load_environments
 from platform_deploy.config.files import load_mapping
 from platform_deploy.helm.client import Helm
-from platform_deploy.helm.releases import merged_values
+from platform_deploy.helm.values import stored_values
 
 
 def _stand_in(reference: Reference, directory: Path) -> Path:
@@ -62,7 +62,7 @@ def _stored(helm: Helm, release: Release, chart: Path, values: list[Path]) -> An
     return answer["config"]
 
 
-def test_merged_values_equal_what_helm_4_stores(
+def test_stored_values_equal_what_helm_4_stores(
     helm: Helm,
     environment: EnvironmentName,
     digests_file: Path,
@@ -83,7 +83,7 @@ def test_merged_values_equal_what_helm_4_stores(
                 if isinstance(langfuse_chart, Path)
                 else _stand_in(reference, tmp_path / "stand-in")
             )
-        assert merged_values(values) == _stored(helm, release, chart, values), release.name
+        assert stored_values(values) == _stored(helm, release, chart, values), release.name
         compared.append(release.name)
     assert "langfuse" in compared
 
@@ -100,6 +100,6 @@ def test_ci_langfuse_keeps_its_nulls_as_helm_does(
     assert "port" in stored["postgresql"]
     assert stored["postgresql"]["port"] is None
     assert stored["langfuse"]["ingress"]["annotations"] is None
-    merged = merged_values(release.values)
+    merged = stored_values(release.values)
     assert merged["postgresql"]["port"] is None
     assert merged["langfuse"]["ingress"]["annotations"] is None

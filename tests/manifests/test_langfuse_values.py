@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from platform_deploy.checks.langfuse_chart import Reference, value_at
+from platform_deploy.checks.langfuse_chart import Reference
 from platform_deploy.checks.values_keys import ChartDefaults, unknown_paths
 from platform_deploy.config.environments import load_environments
 from platform_deploy.config.files import REPO_ROOT, load_mapping
 from platform_deploy.config.versions import Versions
 from platform_deploy.helm.client import Helm
+from platform_deploy.helm.values import value_at
 
 VALUES_DIR = REPO_ROOT / "deploy" / "helm-values" / "langfuse"
 # The documentation's values, verbatim in shape: what the chart silently ignores.

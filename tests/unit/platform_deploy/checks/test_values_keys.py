@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from platform_deploy.checks.values_keys import deep_merge, unknown_paths
+from platform_deploy.checks.values_keys import unknown_paths
 
 DEFAULTS = {
     "langfuse": {"features": {"telemetryEnabled": True}, "resources": {}, "replicas": 1},
@@ -31,8 +31,3 @@ def test_a_map_where_the_chart_has_a_scalar_is_found() -> None:
     assert unknown_paths({"langfuse": {"replicas": {"web": 2}}}, DEFAULTS) == [
         "langfuse.replicas (a map where the chart has int)"
     ]
-
-
-def test_deep_merge_replaces_lists_and_null_removes() -> None:
-    merged = deep_merge({"a": {"b": 1, "c": [1]}, "d": 1}, {"a": {"c": [2]}, "d": None})
-    assert merged == {"a": {"b": 1, "c": [2]}}

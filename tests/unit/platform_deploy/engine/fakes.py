@@ -17,7 +17,8 @@ from typing import Any, Literal
 from platform_deploy.config.deploy_settings import DeploySettings, Probe, ServiceRef
 from platform_deploy.config.environments import Release
 from platform_deploy.engine.identity import ObservedCluster
-from platform_deploy.helm.releases import ChartSource, ReleaseState, merged_values
+from platform_deploy.helm.releases import ChartSource, ReleaseState
+from platform_deploy.helm.values import stored_values
 
 Key = tuple[str, str, str]  # kind, namespace, name
 
@@ -176,7 +177,7 @@ class FakeHelm:
             {
                 "kind": "ConfigMap",
                 "metadata": {"name": release.name},
-                "data": {"values": json.dumps(merged_values(values), sort_keys=True)},
+                "data": {"values": json.dumps(stored_values(values), sort_keys=True)},
             }
         )
 
@@ -213,4 +214,4 @@ class FakeHelm:
         revision = previous[0].revision + 1 if previous else 1
         chart = f"{source.chart}-{source.version}" if source.repository else "local-0.1.0"
         state = ReleaseState(release.name, release.namespace, revision, "deployed", chart)
-        self.releases[release.name] = (state, merged_values(values), self._render(release, values))
+        self.releases[release.name] = (state, stored_values(values), self._render(release, values))

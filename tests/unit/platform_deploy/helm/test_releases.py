@@ -16,12 +16,11 @@ from platform_deploy.helm.releases import (
     decide_release,
     dry_run_argv,
     list_argv,
-    merged_values,
     parse_list,
     rollback_argv,
 )
 
-RECORDED = Path(__file__).parent / "recorded"
+RECORDED = Path(__file__).parents[1] / "engine" / "recorded"
 TARGET = KubeTarget(Path("/home/operator/.kube/prod"), "prod-admin")
 
 
@@ -201,18 +200,3 @@ def test_decisions_over_recorded_helm_answers() -> None:
     assert decide_release(failed_upgrade, "langfuse-1.5.41", {}, {}, True).action == "upgrade"
     assert parse_list("[]") == []
     assert parse_list("") == []
-
-
-def test_values_merge_like_helm(tmp_path: Path) -> None:
-    # As Helm stores them (tests/manifests/test_helm_stored_values.py checks it on the real
-    # binary): a null stays a null, at the top and inside a merged map.
-    base = tmp_path / "values.yaml"
-    base.write_text("a: {b: 1, c: 2, d: 4}\nlist: [1, 2]\ngone: 1\nscalar: 1\n")
-    overlay = tmp_path / "ci.yaml"
-    overlay.write_text("a: {c: 3, d: null}\nlist: [9]\ngone: null\nscalar: {now: map}\n")
-    assert merged_values([base, overlay]) == {
-        "a": {"b": 1, "c": 3, "d": None},
-        "list": [9],
-        "gone": None,
-        "scalar": {"now": "map"},
-    }
