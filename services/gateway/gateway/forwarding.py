@@ -26,6 +26,7 @@ OPENAI_CHAT_FIELDS = frozenset({
     "top_logprobs", "top_p", "user", "verbosity", "web_search_options",
 })  # fmt: skip
 MESSAGE_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+TOOL_CHOICE_MODES = frozenset({"none", "auto", "required"})
 
 # The JSON types of OpenAI's scalar fields. Checked here because LiteLLM answers some
 # wrongly typed values (say, an object as max_tokens) with a 500 instead of a 400.
@@ -54,7 +55,8 @@ _CHECKS = {
 
 def _check_message(index: int, message: dict[str, Any]) -> None:
     """The parts of a message every provider needs: content (only an assistant turn that
-    calls tools may omit it), a string name, and the id of the call a tool result answers."""
+    calls tools may omit it), a string name, the id of the call a tool result answers, and
+    each tool call's id, type and (for a function) name and JSON arguments."""
     where = f"messages[{index}]"
     content = message.get("content")
     if content is None and not (message["role"] == "assistant" and message.get("tool_calls")):
@@ -70,6 +72,51 @@ def _check_message(index: int, message: dict[str, Any]) -> None:
     if message["role"] == "tool" and not isinstance(message.get("tool_call_id"), str):
         raise _bad(f"`{where}.tool_call_id` is required for a tool message",
                    f"{where}.tool_call_id")  # fmt: skip
+    calls = message.get("tool_calls")
+    if calls is not None and not isinstance(calls, list):
+        raise _bad(f"`{where}.tool_calls` must be an array", f"{where}.tool_calls")
+    for number, call in enumerate(calls or ()):
+        at = f"{where}.tool_calls[{number}]"
+        if not (isinstance(call, dict) and isinstance(call.get("id"), str)
+                and isinstance(call.get("type"), str)):  # fmt: skip
+            raise _bad(f"`{at}` must be an object with a string `id` and `type`", at)
+        if call["type"] == "function":
+            _check_function(call.get("function"), f"{at}.function", is_call=True)
+
+
+def _check_function(function: Any, where: str, *, is_call: bool) -> None:
+    """A function tool's definition (parameters: a schema object) or a call of one
+    (arguments: JSON text), each with its name."""
+    if not (isinstance(function, dict) and isinstance(function.get("name"), str)
+            and function["name"]):  # fmt: skip
+        raise _bad(f"`{where}` must be an object with a non-empty string `name`", where)
+    if is_call and not isinstance(function.get("arguments"), str):
+        raise _bad(f"`{where}.arguments` must be a string (the arguments as JSON)",
+                   f"{where}.arguments")  # fmt: skip
+    if not is_call and not isinstance(function.get("parameters", {}), dict):
+        raise _bad(f"`{where}.parameters` must be a JSON schema object", f"{where}.parameters")
+
+
+def _check_tools(payload: dict[str, Any]) -> None:
+    """The tools' shape. LiteLLM answers some malformed tools with a 500 (a function tool
+    without its function, parameters that are not an object) and silently drops others (a
+    tool or tool_choice it cannot read), so the caller would never learn of the mistake."""
+    for index, tool in enumerate(payload.get("tools") or ()):
+        where = f"tools[{index}]"
+        if not (isinstance(tool, dict) and isinstance(tool.get("type"), str)):
+            raise _bad(f"`{where}` must be an object with a string `type`", where)
+        if tool["type"] == "function":
+            _check_function(tool.get("function"), f"{where}.function", is_call=False)
+    choice = payload.get("tool_choice")
+    if choice is None or (isinstance(choice, str) and choice in TOOL_CHOICE_MODES):
+        return
+    if not (isinstance(choice, dict) and isinstance(choice.get("type"), str)):
+        raise _bad(f"`tool_choice` must be one of {', '.join(sorted(TOOL_CHOICE_MODES))} or "
+                   "an object with a string `type`", "tool_choice")  # fmt: skip
+    if choice["type"] == "function":
+        function = choice.get("function")
+        if not (isinstance(function, dict) and isinstance(function.get("name"), str)):
+            raise _bad("`tool_choice.function.name` must be a string", "tool_choice.function")
 
 
 def _check_types(payload: dict[str, Any]) -> None:
@@ -120,6 +167,7 @@ def parse_chat_request(payload: Any) -> ChatRequest:
             )
         _check_message(index, message)
     _check_types(payload)
+    _check_tools(payload)
     stream = payload.get("stream") is True
     body = {k: v for k, v in payload.items() if k in OPENAI_CHAT_FIELDS}
     dropped = tuple(sorted(k for k in payload if k not in OPENAI_CHAT_FIELDS))
