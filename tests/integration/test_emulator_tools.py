@@ -646,6 +646,20 @@ def test_groq_malformed_tool_use_is_a_400_naming_the_field(
     assert answer["error"]["message"].startswith(f"{field}:")
 
 
+def test_groq_null_legacy_fields_are_not_the_functions_api(emulator: Emulator) -> None:
+    # Serialized SDK objects carry them as null; only a value asks for the old API.
+    status, body = groq_post(emulator, llama_request(LLAMA_PROMPT, functions=None,
+                                                     function_call=None))  # fmt: skip
+    assert status == 200, body
+
+
+def test_an_error_answer_records_no_tool_call(emulator: Emulator) -> None:
+    messages = [{"role": "user", "content": f"{PROMPT} [[emulator:status=500]]"}]
+    status, _ = anthropic_post(emulator, claude_request(messages))
+    assert status == 500
+    assert "tool_call" not in request_log(emulator)[-1]
+
+
 def test_groq_tool_call_cut_by_max_tokens(emulator: Emulator) -> None:
     status, body = groq_post(emulator, llama_request(LLAMA_PROMPT, max_completion_tokens=3))
     assert status == 200

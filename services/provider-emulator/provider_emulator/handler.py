@@ -53,7 +53,6 @@ async def _answer(
         )
         record.fault = fault.as_dict()
         answer = compose_answer(chat, fault)
-        record.tool_call = answer.tool_name
         _check_fits(fault, len(answer.pieces))
         if fault.latency_ms:
             await asyncio.sleep(fault.latency_ms / 1000)
@@ -67,6 +66,7 @@ async def _answer(
         return api.error_response(error, request_id)
 
     record.status = 200
+    record.tool_call = answer.tool_name
     if not chat.stream:
         return api.completion(chat, answer, request_id)
 

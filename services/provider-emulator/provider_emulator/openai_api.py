@@ -77,7 +77,7 @@ class OpenAiApi(ProviderApi):
             raise bad("messages", "must be a non-empty list of messages")
         conversation = parse_conversation(messages)
         for legacy in ("functions", "function_call"):
-            if legacy in body:
+            if body.get(legacy) is not None:
                 raise bad(legacy, "the deprecated functions API is not emulated; use tools")
         tools = parse_tools(body.get("tools"))
         choice = parse_tool_choice(body.get("tool_choice"))
