@@ -265,6 +265,14 @@ def deploy(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def generate(session: nox.Session) -> None:
+    """Rewrite (or --check) the files derived from deploy/ (`invoke generate`)."""
+    install_lock(session, "pipeline")
+    install_project(session)
+    session.run("python", "-m", "platform_deploy", "generate", *session.posargs)
+
+
+@nox.session(default=False)
 def verify(session: nox.Session) -> None:
     """Verify a deployed environment (`invoke verify`)."""
     install_lock(session, "pipeline")

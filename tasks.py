@@ -1,4 +1,5 @@
-"""Invoke tasks: the commands people run. Checks run in nox sessions built from the locks."""
+"""Invoke tasks: the commands people run. Each runs a nox session (noxfile.py: its environment
+built from the hashed locks); each docstring's last line names where the work happens."""
 
 from __future__ import annotations
 
@@ -39,6 +40,8 @@ def test(c: Context, pytest_args: str = "") -> None:
     Lint and strict typing; the deployment's manifests, policies (nca), checkov, hadolint
     and detect-secrets; the unit and integration tests; then a short run of the
     reliability suite. `invoke e2e` is the container tier.
+
+    → nox -s lint typecheck manifests nca checkov hadolint detect_secrets tests reliability
     """
     _nox(c, *OFFLINE_CHECKS)
     _nox(c, "tests", posargs=shlex.split(pytest_args))
@@ -49,7 +52,10 @@ def test(c: Context, pytest_args: str = "") -> None:
 
 @task
 def lint(c: Context) -> None:
-    """Ruff's lint rules and formatting check, then mypy in strict mode."""
+    """Ruff's lint rules and formatting check, then mypy in strict mode.
+
+    → nox -s lint typecheck (configured in pyproject.toml)
+    """
     _nox(c, "lint", "typecheck")
 
 
@@ -65,6 +71,8 @@ def dev(c: Context, real_providers: bool = False) -> None:
     Redis :6379 (reused if one is running), the provider emulator :8090 and LiteLLM :4000.
     Traces go to the Langfuse named by LANGFUSE_HOST, LANGFUSE_PUBLIC_KEY and
     LANGFUSE_SECRET_KEY when all three are set, else to the local OTLP receiver :3000.
+
+    → nox -s dev → devstack/__main__.py → devstack/stack.py
     """
     _nox(c, "dev", posargs=["--real-providers"] if real_providers else [])
 
@@ -79,8 +87,10 @@ def dev(c: Context, real_providers: bool = False) -> None:
 def bench(c: Context, out: str = "", quick: bool = False) -> None:
     """Measure what nginx, a bare Python pass-through, the gateway and LiteLLM add to a call.
 
-    Each against the direct call, in one run (bench/__main__.py). Needs nginx (Debian:
-    nginx-light; scripts/bootstrap.sh installs it). About 10 minutes.
+    Each against the direct call, in one run. Needs nginx (Debian: nginx-light;
+    scripts/bootstrap.sh installs it). About 10 minutes.
+
+    → nox -s bench → bench/__main__.py
     """
     args = ["--out", out] if out else []
     args += ["--quick"] if quick else []
@@ -99,7 +109,10 @@ def bench(c: Context, out: str = "", quick: bool = False) -> None:
 def mint_client_key(
     c: Context, name: str = "", models: str = "", rpm: int = 0, tpm: int = 0, key_file: str = ""
 ) -> None:
-    """Mint a gateway client key: the key goes to a 0600 file, its entry is printed."""
+    """Mint a gateway client key: the key goes to a 0600 file, its entry is printed.
+
+    → nox -s mint-client-key → services/gateway/gateway/mint.py
+    """
     if not name or not models:
         raise Exit("--name and --models are both required (see --help).", code=2)
     args = ["--name", name, "--models", models]
@@ -109,12 +122,25 @@ def mint_client_key(
     _nox(c, "mint-client-key", posargs=args)
 
 
+@task(help={"check": "only check: fail, naming them, if any file is out of date"})
+def generate(c: Context, check: bool = False) -> None:
+    """Rewrite the files derived from deploy/: the ExternalSecrets and the ClusterSecretStore
+    (deploy/secrets/generated/, from the inventory) and the policy README's table (from
+    deploy/policies/allowed-paths.yaml). A test fails when one is out of date.
+
+    → nox -s generate → platform_deploy/__main__.py generate
+    """
+    _nox(c, "generate", posargs=["--check"] if check else [])
+
+
 @task(help={"path": "where the environment goes (default: .venv, where editors look)"})
 def venv(c: Context, path: str = ".venv") -> None:
     """An environment for your editor: the dev lock, and this repository's packages editable.
 
     Every import then resolves (gateway, provider_emulator, platform_deploy, pipeline, devstack,
     bench) without any path setting; the checks keep their own environments under .nox/.
+
+    → uv venv, then the dev and build locks and `uv pip install --editable .`
     """
     if shutil.which("uv") is None:
         raise Exit("uv is not installed: see README.md, 'On a fresh machine'.", code=2)
@@ -128,7 +154,10 @@ def venv(c: Context, path: str = ".venv") -> None:
 
 @task
 def lock(c: Context) -> None:
-    """Re-resolve every dependency group in pyproject.toml into hashed locks/<group>.txt."""
+    """Re-resolve every dependency group in pyproject.toml into hashed locks/<group>.txt.
+
+    → nox -s lock (uv pip compile)
+    """
     _nox(c, "lock")
 
 
@@ -162,7 +191,9 @@ def e2e(c: Context, skip_pipeline: bool = False, pytest_args: str = "") -> None:
     Builds every image from a clean context (on stand-in bases where no registry answers)
     and runs each as the cluster does; runs the ci platform's workloads from their rendered
     manifests and calls them end to end; the k3s and Dagger pipeline tests run where k3s's
-    image and the Dagger CLI can be had, and skip saying why elsewhere. About 5 minutes cold.
+    image and the Dagger CLI can be had, and skip saying why elsewhere. About 4 minutes cold.
+
+    → nox -s e2e → tests/e2e/ (tests/e2e/workloads.py runs the rendered workloads)
     """
     problem = _docker_problem()
     if problem is not None:
@@ -196,6 +227,8 @@ def ci(
     the ci environment into it and verifies it; it runs once. Its preflight comes first: without
     a container engine or the Dagger CLI it says so within seconds and exits 2, before anything
     else runs; `invoke test` and `invoke e2e` run without Dagger.
+
+    → invoke test, invoke e2e --skip-pipeline, then nox -s pipeline → pipeline/run.py
     """
     if skip_checks and skip_containers and skip_pipeline:
         raise Exit(
@@ -253,6 +286,8 @@ def deploy(
 
     Refuses a cluster that is not the environment's; asks before changing production; a
     rerun changes nothing; secret values never appear in the output.
+
+    → nox -s deploy → platform_deploy/__main__.py → platform_deploy/engine/engine.py
     """
     if shutil.which("nox") is None:
         raise Exit("nox is not installed: see README.md, 'On a fresh machine'.", code=2)
@@ -277,5 +312,7 @@ def verify(c: Context, env: str = "", kubeconfig: str = "", context: str = "") -
 
     Rollouts ready, a completion through the gateway, its trace in Langfuse with model,
     usage, cost and latency, an ERROR observation for a failing request, NetworkPolicy probes.
+
+    → nox -s verify → platform_deploy/__main__.py → platform_deploy/engine/verify.py
     """
     _nox(c, "verify", posargs=_deploy_args(env, kubeconfig, context))

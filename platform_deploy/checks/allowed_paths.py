@@ -3,15 +3,13 @@ table generated from it. The connectivity check compares nca's computation with 
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from platform_deploy.config.environments import ENVIRONMENT_NAMES, EnvironmentName
-from platform_deploy.config.files import DEPLOY_DIR, load_mapping, relative
+from platform_deploy.config.files import DEPLOY_DIR, load_mapping
 
 POLICIES_DIR = DEPLOY_DIR / "policies"
 PATHS_FILE = POLICIES_DIR / "allowed-paths.yaml"
@@ -123,21 +121,6 @@ def readme_with_table(readme: str, allowed: AllowedPaths) -> str:
     return readme[: begin + len(TABLE_BEGIN)] + "\n" + table(allowed) + "\n" + readme[end:]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description="Write (or --check) the table in deploy/policies/README.md."
-    )
-    parser.add_argument("--check", action="store_true", help="fail if the README's table is stale")
-    args = parser.parse_args()
-    current = README.read_text(encoding="utf-8")
-    wanted = readme_with_table(current, load_allowed_paths())
-    if args.check:
-        if current != wanted:
-            sys.exit(f"{relative(README)}: the table differs from allowed-paths.yaml")
-        return
-    README.write_text(wanted, encoding="utf-8")
-    print(f"wrote {relative(README)}")
-
-
-if __name__ == "__main__":
-    main()
+def generated_files() -> dict[Path, str]:
+    """The README with its table of allowed paths, as `invoke generate` writes it."""
+    return {README: readme_with_table(README.read_text(encoding="utf-8"), load_allowed_paths())}

@@ -8,13 +8,17 @@ environments is data: which store, and what it holds.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 from platform_deploy.config.environments import ENVIRONMENT_NAMES, EnvironmentName
-from platform_deploy.config.files import DEPLOY_DIR, Manifest, dump_manifests, relative
-from platform_deploy.config.inventory import Inventory, SecretSpec, load_inventory
+from platform_deploy.config.files import (
+    DEPLOY_DIR,
+    MANAGED_BY,
+    PART_OF,
+    Manifest,
+    dump_manifests,
+)
+from platform_deploy.config.inventory import Inventory, SecretSpec
 
 API_VERSION = "external-secrets.io/v1"
 GENERATED_DIR = DEPLOY_DIR / "secrets" / "generated"
@@ -35,13 +39,10 @@ CREATION_POLICY = "Orphan"
 DELETION_POLICY = "Retain"
 _HEADER = (
     "# Generated from deploy/secrets/inventory.yaml by"
-    " `python -m platform_deploy.config.external_secrets`.\n"
+    " `invoke generate`.\n"
     "# Do not edit: change the inventory and regenerate.\n"
 )
-_LABELS = {
-    "app.kubernetes.io/part-of": "ai-platform",
-    "app.kubernetes.io/managed-by": "platform-deploy",
-}
+_LABELS = {**PART_OF, **MANAGED_BY}
 
 
 def external_secret(inventory: Inventory, secret: SecretSpec, namespace: str) -> Manifest:
@@ -111,34 +112,3 @@ def generated_files(inventory: Inventory) -> dict[Path, str]:
         [doppler_store(inventory)]
     )
     return files
-
-
-def stale_files(inventory: Inventory) -> list[Path]:
-    return [
-        path
-        for path, text in generated_files(inventory).items()
-        if not path.is_file() or path.read_text(encoding="utf-8") != text
-    ]
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Write (or --check) deploy/secrets/generated/.")
-    parser.add_argument("--check", action="store_true", help="fail if a file is out of date")
-    args = parser.parse_args()
-    inventory = load_inventory()
-    if args.check:
-        stale = stale_files(inventory)
-        if stale:
-            names = ", ".join(relative(path) for path in stale)
-            sys.exit(
-                f"out of date (run python -m platform_deploy.config.external_secrets): {names}"
-            )
-        return
-    for path, text in generated_files(inventory).items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        print(f"wrote {relative(path)}")
-
-
-if __name__ == "__main__":
-    main()

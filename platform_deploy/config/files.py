@@ -13,6 +13,9 @@ DEPLOY_DIR = REPO_ROOT / "deploy"
 
 # One Kubernetes object, as parsed from YAML.
 Manifest = dict[str, Any]
+# The labels on what this repository creates itself (namespaces, Secrets, ExternalSecrets).
+PART_OF = {"app.kubernetes.io/part-of": "ai-platform"}
+MANAGED_BY = {"app.kubernetes.io/managed-by": "platform-deploy"}
 
 
 def load_yaml(path: Path) -> Any:

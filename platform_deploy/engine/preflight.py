@@ -198,6 +198,10 @@ def preflight(
     return findings
 
 
+class DeployStop(RuntimeError):
+    """The preflight or a decision stopped the deploy before it changed anything more."""
+
+
 def stops(findings: Sequence[Finding]) -> list[Finding]:
     return [finding for finding in findings if finding.level == "stop"]
 

@@ -32,9 +32,8 @@ from platform_deploy.config.files import REPO_ROOT
 from platform_deploy.config.inventory import load_inventory
 from platform_deploy.config.versions import load_versions
 from platform_deploy.engine.cluster import KubeCluster
-from platform_deploy.engine.engine import Engine
+from platform_deploy.engine.engine import Engine, Step
 from platform_deploy.engine.redaction import Redactor
-from platform_deploy.engine.steps import Step, deploy_steps, ordered
 from platform_deploy.engine.verification import probe_check
 from platform_deploy.helm.binary import locked_helm
 from platform_deploy.helm.client import Helm, HelmError
@@ -139,8 +138,8 @@ def engine(kubeconfig: Path) -> Engine:
 
 
 def _step(engine: Engine, kind: str) -> Step:
-    steps = ordered(deploy_steps(engine.environment, engine.settings))
-    return next(step for step in steps if step.kind == kind)
+    """The step of that kind: "secrets" is "secrets (generated)" here."""
+    return next(step for step in engine.steps() if step.name.split(" ")[0] == kind)
 
 
 def test_identity_is_read_from_kube_system(engine: Engine) -> None:
@@ -151,7 +150,7 @@ def test_identity_is_read_from_kube_system(engine: Engine) -> None:
 
 def test_namespaces_secrets_and_policies_apply_and_rerun_unchanged(engine: Engine) -> None:
     for kind in ("preflight", "namespaces", "secrets", "policies"):
-        engine.run_step(_step(engine, kind))
+        _step(engine, kind).run()
     salt = engine.cluster.read_secret("langfuse", "langfuse-salt")
     assert salt is not None
     versions = {
@@ -159,7 +158,7 @@ def test_namespaces_secrets_and_policies_apply_and_rerun_unchanged(engine: Engin
         for m in engine.policy_manifests()
     }
     for kind in ("namespaces", "secrets", "policies"):
-        engine.run_step(_step(engine, kind))
+        _step(engine, kind).run()
     assert engine.cluster.read_secret("langfuse", "langfuse-salt") == salt  # not rotated
     after = {
         m["metadata"]["name"]: engine.cluster.get(m)["metadata"]["resourceVersion"]  # type: ignore[index]
@@ -170,7 +169,7 @@ def test_namespaces_secrets_and_policies_apply_and_rerun_unchanged(engine: Engin
 
 def test_test_redis_release_installs_then_is_unchanged(engine: Engine) -> None:
     release = engine.environment.release("redis")
-    engine.run_step(Step("release redis", "release", release="redis"))
+    engine.step("release redis").run()
     state = engine.helm.state(release)
     assert state is not None
     assert state.status == "deployed"
@@ -190,7 +189,7 @@ def test_a_null_in_the_values_leaves_a_rerun_unchanged(engine: Engine, tmp_path:
     nulls.write_text("annotations: null\n", encoding="utf-8")
     with_nulls = dataclasses.replace(engine, extra_values={"redis": [nulls]})
     release = engine.environment.release("redis")
-    with_nulls.run_step(Step("release redis", "release", release="redis"))
+    with_nulls.step("release redis").run()
     decision, _ = with_nulls.release_decision(release)
     assert decision.action == "unchanged", decision.reason
 
@@ -202,7 +201,7 @@ def _probe(name: str, labels: dict[str, str], expect: Literal["open", "closed"])
 def test_probes_right_after_the_policies_tell_open_from_closed(engine: Engine) -> None:
     """New probe pods race the policy controller: an "open" probe retries a refused
     connection within its bound, a "closed" one is tried once and must stay refused."""
-    engine.run_step(_step(engine, "policies"))
+    _step(engine, "policies").run()
     image = engine.settings.verify.probe_image
     for attempt in range(3):  # a fresh pod each time, straight after the policies
         probe = _probe(f"e2e-open-{attempt}", {"component": "backend"}, "open")

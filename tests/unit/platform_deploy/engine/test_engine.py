@@ -14,8 +14,9 @@ from platform_deploy.config.deploy_settings import ClusterIdentity, DeploySettin
 from platform_deploy.config.environments import Environment, EnvironmentName
 from platform_deploy.config.inventory import load_inventory
 from platform_deploy.config.versions import Versions
-from platform_deploy.engine.engine import DeployStop, Engine, NotConfirmed
+from platform_deploy.engine.engine import Engine, NotConfirmed
 from platform_deploy.engine.identity import IdentityError
+from platform_deploy.engine.preflight import DeployStop
 from platform_deploy.engine.redaction import Redactor
 from tests.unit.platform_deploy.engine.fakes import FakeCluster, FakeHelm
 
@@ -424,3 +425,30 @@ def test_a_half_finished_release_stops_at_the_preflight(
     with pytest.raises(DeployStop, match=r"release platform: .*pending-upgrade"):
         run.engine.deploy(lambda _p: True, assume_yes=True)
     assert run.cluster.writes == []
+
+
+def test_the_steps_are_a_plain_list_in_the_documented_order(
+    environments: dict[EnvironmentName, Environment],
+    settings: dict[EnvironmentName, DeploySettings],
+    versions: Versions,
+) -> None:
+    ci = _engine(environments["ci"], settings["ci"], versions).engine
+    assert [step.name for step in ci.steps()] == [
+        "preflight",
+        "namespaces",
+        "secrets (generated)",
+        "release redis",
+        "release langfuse",
+        "release platform",
+        "policies",
+        "verify",
+    ]
+    prod = _engine(environments["prod"], _prod(settings), versions).engine
+    assert [step.name for step in prod.steps(verify=False)] == [
+        "preflight",
+        "namespaces",
+        "secrets (external-secrets)",
+        "release langfuse",
+        "release platform",
+        "policies",
+    ]
