@@ -77,16 +77,24 @@ def new_session(max_connections: int = 2048) -> aiohttp.ClientSession:
 
 
 async def open_loop(
-    request: Request, rate: float, duration_s: float, timeout_s: float = 10.0, warmup: int = 8
+    request: Request,
+    rate: float,
+    duration_s: float,
+    timeout_s: float = 10.0,
+    warmup: int = 8,
+    on_start: Callable[[], object] | None = None,
 ) -> list[Sample]:
     """Send `rate` requests a second for `duration_s` seconds; wait for all to finish.
 
     `warmup` requests go first, unmeasured, so the first samples do not measure
-    connection set-up."""
+    connection set-up; `on_start` is called after them, as the measured requests begin
+    (the bench samples CPU time there, so that the warm-up is not counted)."""
     count = max(1, int(rate * duration_s))
     async with new_session() as session:
         await asyncio.gather(*(_one(session, request, time.perf_counter(), timeout_s)
                                for _ in range(min(warmup, count))))  # fmt: skip
+        if on_start is not None:
+            on_start()
         start = time.perf_counter() + 0.05
         tasks = []
         for i in range(count):
