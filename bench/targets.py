@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 from devstack.processes import LOOPBACK, ManagedProcess, StackError, free_port
-from devstack.stack import GATEWAY_SOURCE, LITELLM_SERVER_ARGS, REPO_ROOT, LocalStack
+from devstack.stack import GATEWAY_SOURCE, LITELLM_SERVER_ARGS, LocalStack
+from platform_deploy.config.files import REPO_ROOT
 
 # The proxies compared with the direct call at a fixed rate, and the direct call itself.
 HOPS = ("nginx", "python", "gateway")

@@ -11,8 +11,9 @@ from pathlib import Path
 from types import FrameType
 
 from devstack.processes import StackError
-from devstack.stack import DEV_CLIENT_KEY, REPO_ROOT, LangfuseTarget, LocalStack, StackPorts
+from devstack.stack import DEV_CLIENT_KEY, LangfuseTarget, LocalStack, StackPorts
 from devstack.venvs import VenvError
+from platform_deploy.config.files import REPO_ROOT
 
 
 class _Stop(Exception):

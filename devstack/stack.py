@@ -8,8 +8,6 @@ their environment (never argv, so `ps` does not show them) or a 0600 file.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import os
 import secrets
 import sys
@@ -18,10 +16,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gateway.clients import Client, client_for_key
+from gateway.clients import clients_file as clients_text
+
 from devstack.processes import LOOPBACK, ManagedProcess, StackError, free_port, port_is_open
 from devstack.venvs import ensure_litellm_venv
+from platform_deploy.config.files import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 LITELLM_CONFIG = REPO_ROOT / "services" / "litellm" / "config.yaml"
 GATEWAY_SOURCE = REPO_ROOT / "services" / "gateway"
 # How LiteLLM is served, here as in its image (services/litellm/Dockerfile): its default,
@@ -120,14 +121,10 @@ class GatewayClient:
     requests_per_minute: int | None = None
     tokens_per_minute: int | None = None
 
-    def file_entry(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "key_sha256": hashlib.sha256(self.key.encode()).hexdigest(),
-            "models": list(self.models),
-            "requests_per_minute": self.requests_per_minute,
-            "tokens_per_minute": self.tokens_per_minute,
-        }
+    def file_entry(self) -> Client:
+        return client_for_key(
+            self.name, self.key, self.models, self.requests_per_minute, self.tokens_per_minute
+        )
 
 
 @dataclass(frozen=True)
@@ -317,9 +314,7 @@ class LocalStack:
 
     def gateway_process(self) -> ManagedProcess:
         clients_file = self.run_dir / "gateway-clients.json"
-        clients_file.write_text(
-            json.dumps({"clients": [c.file_entry() for c in self.gateway_clients]}, indent=2)
-        )
+        clients_file.write_text(clients_text(c.file_entry() for c in self.gateway_clients))
         clients_file.chmod(0o600)
         env = (
             self._base_env()

@@ -14,7 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from platform_deploy.config.files import REPO_ROOT
+
 LITELLM_LOCK = REPO_ROOT / "locks" / "litellm.txt"
 DEFAULT_LITELLM_VENV = REPO_ROOT / ".venvs" / "litellm"
 

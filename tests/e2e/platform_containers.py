@@ -9,7 +9,6 @@ to each other on the test's network and nowhere else (it is an `--internal` netw
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
@@ -22,7 +21,8 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+from gateway.clients import ClientsFile, client_for_key, clients_file
 
 from tests.e2e.docker_cli import DockerError, docker
 from tests.e2e.workloads import ContainerRun, Manifest, Probe, docker_run_args, service_aliases
@@ -252,16 +252,7 @@ def with_extra_client(
 ) -> tuple[str, str]:
     """The generated clients file plus one client with a requests-per-minute limit, for the
     rate-limit test; returns (file text, the new client's key)."""
-    import hashlib
-
     key = "sk-gw-" + secrets.token_urlsafe(32)
-    clients: dict[str, Any] = json.loads(clients_json)
-    clients["clients"].append(
-        {
-            "name": name,
-            "key_sha256": hashlib.sha256(key.encode()).hexdigest(),
-            "models": list(models),
-            "requests_per_minute": rpm,
-        }
-    )
-    return json.dumps(clients, indent=2) + "\n", key
+    existing = ClientsFile.model_validate_json(clients_json).clients
+    added = client_for_key(name, key, models, requests_per_minute=rpm)
+    return clients_file([*existing, added]), key

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -61,6 +62,30 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def client_for_key(
+    name: str,
+    key: str,
+    models: Iterable[str],
+    requests_per_minute: int | None = None,
+    tokens_per_minute: int | None = None,
+) -> Client:
+    """The clients-file entry that admits `key` (only its hash is kept), validated: the one
+    way every producer of a clients file (mint, the deploy engine, devstack) makes one."""
+    return Client(
+        name=name,
+        key_sha256=hash_key(key),
+        models=tuple(models),
+        requests_per_minute=requests_per_minute,
+        tokens_per_minute=tokens_per_minute,
+    )
+
+
+def clients_file(clients: Iterable[Client]) -> str:
+    """The clients file's text, as the gateway reads it (limits left out where unset)."""
+    document = ClientsFile(clients=tuple(clients))
+    return document.model_dump_json(indent=2, exclude_none=True) + "\n"
+
+
 class ClientRegistry:
     def __init__(self, clients: tuple[Client, ...]) -> None:
         self.clients = clients
@@ -100,11 +125,4 @@ def mint_client(
 ) -> tuple[str, Client]:
     """A new random key (256 bits) and the clients-file entry that admits it."""
     key = KEY_PREFIX + secrets.token_urlsafe(32)
-    client = Client(
-        name=name,
-        key_sha256=hash_key(key),
-        models=models,
-        requests_per_minute=requests_per_minute,
-        tokens_per_minute=tokens_per_minute,
-    )
-    return key, client
+    return key, client_for_key(name, key, models, requests_per_minute, tokens_per_minute)
