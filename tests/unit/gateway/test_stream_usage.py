@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gateway.app import _stream_usage
 from gateway.ratelimit import Decision
+from gateway.relay import _stream_usage
 
 
 def test_usage_comes_from_the_last_event_that_carries_it() -> None:
