@@ -165,15 +165,6 @@ class LocalStack:
     gateway_extra_env: Mapping[str, str] = field(default_factory=dict)
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        if self.langfuse is None:
-            self.langfuse = LangfuseTarget(
-                host=self.receiver_url,
-                public_key=self.secrets.langfuse_public_key,
-                secret_key=self.secrets.langfuse_secret_key,
-                local=True,
-            )
-
     @property
     def litellm_url(self) -> str:
         return f"http://{LOOPBACK}:{self.ports.litellm}"
@@ -192,8 +183,15 @@ class LocalStack:
 
     @property
     def langfuse_target(self) -> LangfuseTarget:
-        assert self.langfuse is not None  # set in __post_init__
-        return self.langfuse
+        """The Langfuse given, else this run's local OTLP receiver with its own key pair."""
+        if self.langfuse is not None:
+            return self.langfuse
+        return LangfuseTarget(
+            host=self.receiver_url,
+            public_key=self.secrets.langfuse_public_key,
+            secret_key=self.secrets.langfuse_secret_key,
+            local=True,
+        )
 
     def providers(self) -> Providers:
         if self.use_real_providers:

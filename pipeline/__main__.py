@@ -89,7 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from pipeline import images
     from pipeline.registry_login import docker_hub_login
-    from pipeline.run import Options, connection_problem, run_pipeline
+    from pipeline.report import connection_problem
+    from pipeline.run import Options, run_pipeline
     from platform_deploy.config.versions import load_versions
 
     revision = images.source_revision()

@@ -3,7 +3,7 @@
 Without a session from `dagger run` and without a runner the user chose, the Dagger CLI
 starts its engine in a local container runtime (docker, podman, nerdctl or finch). When
 none of them answers, the SDK would fail only after trying to download the CLI; this says
-so at once, in one sentence. Standard library only: tasks.py imports it.
+so at once, in one sentence (the first half of `python -m pipeline --preflight`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -86,16 +85,3 @@ def probe_runtime(cli: str) -> Probe:
 
 def engine_problem_here() -> str | None:
     return engine_problem(os.environ, shutil.which, probe_runtime)
-
-
-def main() -> int:
-    problem = engine_problem_here()
-    if problem is None:
-        print("A container engine is reachable: the pipeline can run here.")
-        return 0
-    print(no_engine_message(problem), file=sys.stderr)
-    return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -14,7 +14,7 @@ import dagger
 import pytest
 from dagger import dag
 
-from pipeline import containers, run
+from pipeline import containers, report, run
 from pipeline.disk_usage import DiskUsage, Filesystem
 from pipeline.registry_login import LoginDecision, RegistryLogin
 from pipeline.stages import Outcome, StageResult
@@ -142,7 +142,7 @@ def test_the_summary_has_the_disk_use_after_each_stage_and_no_credential(
     pipeline.disk["build-images"] = USAGE
     step_summary = tmp_path / "step-summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
-    run.write_reports(pipeline, RESULTS, 140.0)
+    report.write_reports(pipeline, RESULTS, 140.0)
 
     text = (pipeline.run_dir / "summary.json").read_text()
     summary = json.loads(text)

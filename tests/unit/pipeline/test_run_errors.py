@@ -8,7 +8,7 @@ import pytest
 from dagger._exceptions import QueryErrorValue
 
 from pipeline.engine_check import cannot_run_message
-from pipeline.run import connection_problem, describe_error, first_error
+from pipeline.report import connection_problem, describe_error, first_error
 
 
 def exec_error(command: list[str], exit_code: int, stdout: str, stderr: str) -> dagger.ExecError:
