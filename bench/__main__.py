@@ -9,6 +9,10 @@ Targets, all against the provider emulator answering at once:
   chain     gateway -> LiteLLM -> emulator, the production path
 Overhead of a hop = its latency minus the direct call's, at the same fixed open-loop
 rate in the same run; the gateway's own x-gateway-overhead-ms figure is reported beside.
+Every open-loop run also records the CPU time each process group spent per request
+(/proc: bench/cpu.py) and how busy the rest of the machine was. LiteLLM's documented
+settings are compared with the shipped config (bench/litellm_settings.py), and the
+deployment's capacity follows from the results: `python -m bench.capacity`.
 """
 
 from __future__ import annotations
@@ -21,29 +25,30 @@ import platform
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from bench.cpu import CpuMeter
+from bench.derive import derive
+from bench.hops import LITELLM_TARGETS, TARGETS
+from bench.litellm_settings import Candidate, Comparison, select
 from bench.loadgen import Request, closed_loop, open_loop, step_up, summarize
+from bench.measure import LITELLM_SETTLE_S, Measure, log_progress
 from bench.report import write_chart, write_markdown
 from bench.targets import (
-    HOPS,
-    TARGETS,
+    BENCH_CLIENT,
+    chat_request,
     direct_gateway_process,
+    litellm_request,
     litellm_variant,
     nginx_process,
     passthrough_process,
 )
 from devstack.langfuse_receiver import ReceiverClient
 from devstack.processes import LOOPBACK, ManagedProcess
-from devstack.stack import GatewayClient, LocalStack, StackPorts
+from devstack.stack import LocalStack, StackPorts
 from devstack.venvs import ensure_litellm_venv
-
-BENCH_CLIENT = GatewayClient("bench", requests_per_minute=1_000_000_000)
-PROMPT = "Say hello to the benchmark."
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,8 @@ class Plan:
     stream_rate: float
     repeats: int
     litellm_rate: float
+    litellm_repeats: int  # the gateway-in-the-chain ratio needs more runs: LiteLLM is noisy
+    settings_pairs: int  # pairs of runs (shipped config, candidate) per LiteLLM setting
     sequential: int
     gateway_rates: tuple[float, ...]
     litellm_rates: tuple[float, ...]
@@ -60,53 +67,53 @@ class Plan:
 
     @classmethod
     def full(cls) -> Plan:
-        return cls(10, 200, 100, 3, 20, 300, (400, 700, 1000, 1300, 1600, 2000),
+        return cls(10, 200, 100, 3, 20, 5, 4, 300, (400, 700, 1000, 1300, 1600, 2000),
                    (10, 20, 30, 45, 60, 80, 100, 120), 10_000)  # fmt: skip
 
     @classmethod
     def quick(cls) -> Plan:
-        return cls(2, 100, 50, 1, 10, 50, (200, 600), (10, 30), 1_000)
-
-
-def _request(
-    url: str, key: str, model: str, stream: bool = False, session: str | None = None
-) -> Request:
-    body: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": PROMPT}]}
-    if stream:
-        body["stream"] = True
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    if session is not None:
-        headers["X-Session-Id"] = session
-    return Request(url=f"{url}/v1/chat/completions", body=orjson.dumps(body), stream=stream,
-                   headers=headers)  # fmt: skip
-
-
-def _progress(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+        return cls(2, 100, 50, 1, 10, 2, 1, 50, (200, 600), (10, 30), 1_000)
 
 
 class Bench:
     def __init__(
-        self, stack: LocalStack, nginx_port: int, python_port: int, direct_gateway_port: int
+        self,
+        stack: LocalStack,
+        measure: Measure,
+        nginx_port: int,
+        python_port: int,
+        direct_gateway_port: int,
     ) -> None:
+        self.measure = measure
         groq_key = stack.secrets.groq_api_key
         gateway_direct = f"http://{LOOPBACK}:{direct_gateway_port}"
+        master_key = stack.secrets.litellm_master_key
         self.targets = {
-            "direct": lambda s: _request(stack.emulator_url, groq_key, "llama-3.3-70b", s),
-            "nginx": lambda s: _request(f"http://{LOOPBACK}:{nginx_port}", groq_key,
-                                        "llama-3.3-70b", s),
-            "python": lambda s: _request(f"http://{LOOPBACK}:{python_port}", groq_key,
-                                         "llama-3.3-70b", s),
-            "gateway": lambda s: _request(gateway_direct, BENCH_CLIENT.key, "groq-llama", s),
-            "litellm": lambda s: _request(stack.litellm_url, stack.secrets.litellm_master_key,
-                                          "groq-llama", s),
-            "chain": lambda s: _request(stack.gateway_url, BENCH_CLIENT.key, "groq-llama", s),
+            "direct": lambda s: chat_request(stack.emulator_url, groq_key, "llama-3.3-70b", s),
+            "nginx": lambda s: chat_request(f"http://{LOOPBACK}:{nginx_port}", groq_key,
+                                            "llama-3.3-70b", s),
+            "python": lambda s: chat_request(f"http://{LOOPBACK}:{python_port}", groq_key,
+                                             "llama-3.3-70b", s),
+            "gateway": lambda s: chat_request(gateway_direct, BENCH_CLIENT.key, "groq-llama", s),
+            # With the gateway's metadata: LiteLLM does the same work as behind the gateway.
+            "litellm": lambda s: litellm_request(stack.litellm_url, master_key, stream=s),
+            "chain": lambda s: chat_request(stack.gateway_url, BENCH_CLIENT.key, "groq-llama", s),
         }  # fmt: skip
 
     def open(self, target: str, rate: float, duration: float, stream: bool = False) -> Any:
-        _progress(f"{target}: {rate:g}/s for {duration:g} s{' (streaming)' if stream else ''}")
-        samples = asyncio.run(open_loop(self.targets[target](stream), rate, duration))
-        return summarize(samples) | {"rate": rate, "duration_s": duration}
+        settle = LITELLM_SETTLE_S if target in ("litellm", "chain") else 0.0
+        return self.measure.open(target, self.targets[target](stream), rate, duration, settle)
+
+    def interleaved(
+        self, targets: tuple[str, ...], rate: float, duration: float, repeats: int,
+        stream: bool = False,
+    ) -> dict[str, list[Any]]:  # fmt: skip
+        """Each target in turn, `repeats` times: a slow moment of the machine hits all alike."""
+        runs: dict[str, list[Any]] = {t: [] for t in targets}
+        for _ in range(repeats):
+            for target in targets:
+                runs[target].append(self.open(target, rate, duration, stream))
+        return runs
 
     def sequential(self, target: str, count: int) -> Any:
         samples, elapsed = asyncio.run(closed_loop(self.targets[target](False), 1, count))
@@ -134,59 +141,10 @@ def _machine() -> dict[str, Any]:
                                                                    time.gmtime())}  # fmt: skip
 
 
-def _derive(results: dict[str, Any]) -> dict[str, Any]:
-    """Overheads as differences and ratios against the direct call, and the targets."""
-
-    def p(runs: list[dict[str, Any]], key: str, q: str) -> float:
-        values = sorted(float(run[key][q]) for run in runs)
-        return values[len(values) // 2]
-
-    fixed = results["fixed_rate"]
-    derived: dict[str, Any] = {}
-    for q in ("p50", "p99"):
-        direct = p(fixed["direct"], "latency_ms", q)
-        for hop in HOPS:
-            hop_latency = p(fixed[hop], "latency_ms", q)
-            derived[f"{hop}_overhead_{q}_ms"] = round(hop_latency - direct, 3)
-            derived[f"{hop}_ratio_{q}"] = round(hop_latency / direct, 3)
-    stream = results["streaming"]
-    for hop in HOPS:
-        derived[f"{hop}_ttfb_overhead_p50_ms"] = round(
-            stream[hop]["ttfb_ms"]["p50"] - stream["direct"]["ttfb_ms"]["p50"], 3
-        )
-    chain = results["litellm_chain"]
-    for q in ("p50", "p99"):
-        derived[f"litellm_overhead_{q}_ms"] = round(
-            chain["litellm"]["latency_ms"][q] - chain["direct"]["latency_ms"][q], 3
-        )
-        derived[f"gateway_in_chain_overhead_{q}_ms"] = round(
-            chain["chain"]["latency_ms"][q] - chain["litellm"]["latency_ms"][q], 3
-        )
-    gateway_max = results["max_rate"]["gateway"]["highest_rate_p99_under_50ms"]
-    litellm_max = results["max_rate"]["litellm"]["highest_rate_p99_under_50ms"]
-    langfuse = results["langfuse"]
-    up = (langfuse["up"]["latency_ms"]["p50"] + langfuse["up_again"]["latency_ms"]["p50"]) / 2
-    down = langfuse["down"]["latency_ms"]["p50"]
-    derived["targets"] = {
-        "gateway p50 overhead <= 2x nginx's": derived["gateway_overhead_p50_ms"]
-        <= 2 * max(derived["nginx_overhead_p50_ms"], 0.0),
-        "gateway p99 overhead <= 2x nginx's": derived["gateway_overhead_p99_ms"]
-        <= 2 * max(derived["nginx_overhead_p99_ms"], 0.0),
-        "streaming TTFB overhead <= 1 ms": derived["gateway_ttfb_overhead_p50_ms"] <= 1.0,
-        "gateway sustains >= 1000/s with p99 < 50 ms": gateway_max >= 1000,
-        "gateway max rate > 20x LiteLLM's": gateway_max > 20 * max(litellm_max, 1),
-        "Langfuse down: p50 within 5% of up (mean of before and after)": down <= up * 1.05,
-        "Langfuse down: no failed request": langfuse["down"]["errors"] == 0,
-        "gateway RSS < 100 MB after 10,000 requests": (results["rss"]["gateway_after_mb"] or 1e9)
-        < 100,
-    }  # fmt: skip
-    return derived
-
-
-def run(plan: Plan, run_dir: Path) -> dict[str, Any]:
+def run(plan: Plan, run_dir: Path, settings: list[Candidate]) -> dict[str, Any]:
     stack = LocalStack(run_dir=run_dir, ports=StackPorts.free(), gateway_clients=[BENCH_CLIENT],
                        gateway_extra_env={"GATEWAY_DEGRADED_LOG_INTERVAL_S": "3600"})  # fmt: skip
-    _progress("starting the local stack (LiteLLM takes ~10 s)")
+    log_progress("starting the local stack (LiteLLM takes ~10 s)")
     stack.start()
     extra: list[ManagedProcess] = []
     try:
@@ -196,36 +154,36 @@ def run(plan: Plan, run_dir: Path) -> dict[str, Any]:
         for process in (nginx, python, gateway):
             extra.append(process)
             process.start(ready_timeout=20)
-        bench = Bench(stack, nginx_port, python_port, gateway_port)
+        meter = CpuMeter({p.name: p for p in [*stack.processes.values(), *extra]})
+        measure = Measure(meter)
+        bench = Bench(stack, measure, nginx_port, python_port, gateway_port)
         results: dict[str, Any] = {}
         rss: dict[str, Any] = {
             "gateway_before_mb": gateway.rss_mb(),
             "litellm_before_mb": stack.processes["litellm"].rss_mb(),
         }
         results["sequential"] = {t: bench.sequential(t, plan.sequential) for t in TARGETS}
-        # Interleaved repeats: a slow moment of the machine hits every target alike.
-        fixed: dict[str, list[Any]] = {t: [] for t in TARGETS}
-        for _ in range(plan.repeats):
-            for target in fixed:
-                fixed[target].append(bench.open(target, plan.rate, plan.duration_s))
-        results["fixed_rate"] = fixed
-        results["streaming"] = {
-            t: bench.open(t, plan.stream_rate, plan.duration_s, stream=True) for t in TARGETS
-        }
+        results["idle"] = measure.idle(plan.duration_s)  # after the warm-up of `sequential`
+        results["fixed_rate"] = bench.interleaved(TARGETS, plan.rate, plan.duration_s,
+                                                  plan.repeats)  # fmt: skip
+        results["streaming"] = bench.interleaved(TARGETS, plan.stream_rate, plan.duration_s,
+                                                 plan.repeats, stream=True)  # fmt: skip
         results["concurrent_32"] = {
             t: bench.concurrent(t, 32, int(plan.rate * plan.duration_s)) for t in TARGETS
         }
-        results["litellm_chain"] = {
-            t: bench.open(t, plan.litellm_rate, plan.duration_s)
-            for t in ("direct", "litellm", "chain")
-        }
+        results["litellm_chain"] = bench.interleaved(
+            LITELLM_TARGETS, plan.litellm_rate, plan.duration_s, plan.litellm_repeats
+        )
+        results["litellm_streaming"] = bench.interleaved(
+            LITELLM_TARGETS, plan.litellm_rate, plan.duration_s, plan.repeats, stream=True
+        )
         results["max_rate"] = {
             "nginx": bench.max_rate("nginx", plan.gateway_rates, plan.duration_s / 2),
             "python": bench.max_rate("python", plan.gateway_rates, plan.duration_s / 2),
             "gateway": bench.max_rate("gateway", plan.gateway_rates, plan.duration_s / 2),
             "litellm": bench.max_rate("litellm", plan.litellm_rates, plan.duration_s / 2),
         }
-        served = sum(r["requests"] for r in fixed["gateway"]) + sum(
+        served = sum(r["requests"] for r in results["fixed_rate"]["gateway"]) + sum(
             s["requests"] for s in results["max_rate"]["gateway"]["steps"]
         )
         while served < plan.rss_requests:  # top up to the request count the RSS target names
@@ -238,8 +196,11 @@ def run(plan: Plan, run_dir: Path) -> dict[str, Any]:
         results["rss"] = rss
         results["langfuse"] = _langfuse_scenarios(stack, plan)
         results["litellm_servers"] = _litellm_servers(stack, plan)
-        return {"machine": _machine(), "plan": plan.__dict__, "results": results,
-                "derived": _derive(results)}  # fmt: skip
+        litellm_bin = ensure_litellm_venv()
+        comparison = Comparison(stack, litellm_bin, measure, plan.litellm_rate, plan.duration_s,
+                                plan.settings_pairs)  # fmt: skip
+        results["litellm_settings"] = {c.name: comparison.run(c) for c in settings}
+        return {"machine": _machine(), "plan": asdict(plan), "results": results}
     finally:
         for process in reversed(extra):
             process.stop()
@@ -267,12 +228,12 @@ def _litellm_servers(stack: LocalStack, plan: Plan) -> dict[str, Any]:
             continue
         try:
             url = f"http://{LOOPBACK}:{port}"
-            request = _request(url, stack.secrets.litellm_master_key, "groq-llama")
+            request = litellm_request(url, stack.secrets.litellm_master_key)
             # Warm every worker first: a cold worker's first requests are not its speed.
             asyncio.run(closed_loop(request, 4, 40))
 
             def run_at(rate: float, name: str = name, request: Request = request) -> dict[str, Any]:
-                _progress(f"LiteLLM {name}: {rate:g}/s")
+                log_progress(f"LiteLLM {name}: {rate:g}/s")
                 return summarize(asyncio.run(open_loop(request, rate, plan.duration_s / 2)))
 
             ladder = step_up(run_at, plan.litellm_rates)
@@ -298,8 +259,8 @@ def _langfuse_scenarios(stack: LocalStack, plan: Plan) -> dict[str, Any]:
 
     def phase(name: str) -> dict[str, Any]:
         session = f"bench-langfuse-{name}-{time.time_ns()}"
-        request = _request(stack.gateway_url, BENCH_CLIENT.key, "groq-llama", session=session)
-        _progress(f"chain with Langfuse {name}: {plan.litellm_rate:g}/s")
+        request = chat_request(stack.gateway_url, BENCH_CLIENT.key, "groq-llama", session=session)
+        log_progress(f"chain with Langfuse {name}: {plan.litellm_rate:g}/s")
         # No warm-up: every request of the phase is counted against its spans.
         samples = asyncio.run(open_loop(request, plan.litellm_rate, plan.duration_s, warmup=0))
         return summarize(samples) | {"rate": plan.litellm_rate, "session": session}
@@ -350,11 +311,35 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="a short smoke run (seconds per step), not for publishing",
     )
+    parser.add_argument(
+        "--litellm-settings",
+        default="all",
+        metavar="NAMES",
+        help="LiteLLM settings to compare with the shipped config: 'all' (default), 'none', "
+        "or comma-separated names from bench/litellm_settings.py",
+    )
+    parser.add_argument(
+        "--from-results",
+        type=Path,
+        metavar="JSON",
+        help="measure nothing: derive the figures, the summary and the chart again from a "
+        "run's JSON (e.g. after a change to bench/derive.py), writing them to --out",
+    )
     args = parser.parse_args(argv)  # fmt: skip
-    plan = Plan.quick() if args.quick else Plan.full()
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        report = run(plan, Path(tmp))
+    if args.from_results is not None:
+        report = json.loads(args.from_results.read_text())
+    else:
+        plan = Plan.quick() if args.quick else Plan.full()
+        try:
+            settings = select(args.litellm_settings)
+        except ValueError as error:
+            parser.error(str(error))
+        with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+            report = run(plan, Path(tmp), settings)
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    # The measurements first, so that a failure below loses none of them.
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    report["derived"] = derive(report["results"])
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     markdown = write_markdown(report, args.out.with_suffix(".md"))
     write_chart(report, args.out.with_suffix(".png"))

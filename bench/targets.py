@@ -7,15 +7,70 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+import orjson
+from gateway.clients import Client
+from gateway.forwarding import litellm_metadata
+
+from bench.loadgen import Request
 from devstack.processes import LOOPBACK, ManagedProcess, StackError, free_port
-from devstack.stack import GATEWAY_SOURCE, LITELLM_SERVER_ARGS, LocalStack
+from devstack.stack import (
+    GATEWAY_SOURCE,
+    LITELLM_CONFIG,
+    LITELLM_SERVER_ARGS,
+    GatewayClient,
+    LocalStack,
+)
 from platform_deploy.config.files import REPO_ROOT
 
-# The proxies compared with the direct call at a fixed rate, and the direct call itself.
-HOPS = ("nginx", "python", "gateway")
-TARGETS = ("direct", *HOPS)
+BENCH_CLIENT = GatewayClient("bench", requests_per_minute=1_000_000_000)
+PROMPT = "Say hello to the benchmark."
+
+
+def chat_request(
+    url: str,
+    key: str,
+    model: str,
+    stream: bool = False,
+    session: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> Request:
+    """A chat completion to `url`; `session` as the gateway's X-Session-Id header."""
+    body: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": PROMPT}]}
+    if stream:
+        body["stream"] = True
+    if metadata is not None:
+        body["metadata"] = dict(metadata)
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    if session is not None:
+        headers["X-Session-Id"] = session
+    return Request(url=f"{url}/v1/chat/completions", body=orjson.dumps(body), stream=stream,
+                   headers=headers)  # fmt: skip
+
+
+def gateway_metadata(session: str | None = None) -> dict[str, Any]:
+    """The `metadata` the gateway adds for the bench's client (gateway.forwarding), so that
+    LiteLLM called directly does the same callback work as behind the gateway: the
+    chain's latency over LiteLLM's is then the gateway's alone."""
+    client = Client.model_validate(BENCH_CLIENT.file_entry())
+    return litellm_metadata(client, "bench-direct-request", None, session)
+
+
+def litellm_request(
+    url: str, master_key: str, model: str = "groq-llama", stream: bool = False,
+    session: str | None = None, **extra: Any,
+) -> Request:  # fmt: skip
+    """A call straight to a LiteLLM proxy, carrying the gateway's metadata; `extra` goes
+    into the body (e.g. a parameter the provider does not take, for drop_params)."""
+    request = chat_request(url, master_key, model, stream, metadata=gateway_metadata(session))
+    if not extra:
+        return request
+    body = orjson.loads(request.body) | extra
+    return dataclasses.replace(request, body=orjson.dumps(body))
+
 
 NGINX_CONF = """\
 worker_processes 1;
@@ -89,16 +144,25 @@ def direct_gateway_process(stack: LocalStack) -> tuple[ManagedProcess, int]:
 
 
 def litellm_variant(
-    stack: LocalStack, litellm_bin: Path, name: str, extra_args: list[str]
+    stack: LocalStack,
+    litellm_bin: Path,
+    name: str,
+    extra_args: Sequence[str] = (),
+    config: Path | None = None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> tuple[ManagedProcess, int]:
-    """Another LiteLLM on the same config, run another way (workers, server)."""
+    """Another LiteLLM beside the stack's: run another way (workers, server), or with
+    another config file or environment."""
     port = free_port()
     base = stack.litellm_process(litellm_bin)
     # The stack's own server flags are replaced, not added to: each variant names its own.
     argv = [str(port) if arg == str(stack.ports.litellm) else arg for arg in base.argv
             if arg not in LITELLM_SERVER_ARGS]  # fmt: skip
+    if config is not None:
+        argv = [str(config) if arg == str(LITELLM_CONFIG) else arg for arg in argv]
     process = dataclasses.replace(
         base, name=f"litellm-{name}", argv=[*argv, *extra_args],
+        env={**base.env, **(extra_env or {})},
         log_path=stack.run_dir / f"litellm-{name}.log",
         ready_url=f"http://{LOOPBACK}:{port}/health/readiness",
     )  # fmt: skip
