@@ -28,7 +28,6 @@ import pytest
 pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PACKAGE_DIR = REPO_ROOT / "services" / "provider-emulator"
 HOST = "127.0.0.1"
 ANTHROPIC_VERSION = "2023-06-01"
 CLAUDE = "claude-sonnet-4-5"
@@ -66,7 +65,7 @@ def _free_port() -> int:
 
 def _start(log_path: Path, env_overrides: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
     port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(PACKAGE_DIR), **env_overrides}
+    env = {**os.environ, **env_overrides}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "provider_emulator", "--host", HOST, "--port", str(port)],
@@ -1022,7 +1021,6 @@ def test_refuses_to_start_without_keys(missing: str) -> None:
     env = {key: value for key, value in os.environ.items() if not key.startswith("EMULATOR_")}
     env.update(_keys())
     del env[missing]
-    env["PYTHONPATH"] = str(PACKAGE_DIR)
     result = subprocess.run(
         [sys.executable, "-m", "provider_emulator", "--port", str(_free_port())],
         cwd=REPO_ROOT,
