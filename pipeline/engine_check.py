@@ -60,7 +60,10 @@ def no_engine_message(problem: str) -> str:
 
 def cannot_run_message(reason: str) -> str:
     """The one sentence when the engine was expected but Dagger could not start a session."""
-    return f"The pipeline cannot run here ({reason.rstrip('.')}); {STILL_RUNS}."
+    return (
+        f"The pipeline cannot run here ({reason.rstrip('.')}); {STILL_RUNS}, and `invoke e2e` "
+        "the container tier."
+    )
 
 
 def probe_runtime(cli: str) -> Probe:

@@ -81,6 +81,7 @@ def test_connection_errors_become_one_sentence(error: dagger.DaggerError, clause
     assert connection_problem(error) == clause
     message = cannot_run_message(connection_problem(error))
     assert message == (
-        f"The pipeline cannot run here ({clause}); `invoke test` runs every check that needs none."
+        f"The pipeline cannot run here ({clause}); `invoke test` runs every check that needs none,"
+        " and `invoke e2e` the container tier."
     )
     assert "\n" not in message
