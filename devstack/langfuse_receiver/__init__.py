@@ -7,6 +7,16 @@ to `{LANGFUSE_HOST}/api/public/otel/v1/traces`, with Basic auth public:secret an
 what LiteLLM sent. It is not Langfuse and must never be exposed: its `/_receiver/*`
 inspection endpoints have no auth.
 
+Its inspection endpoints (devstack/README.md has examples):
+- `GET /_receiver/spans`: the latest 20 stored spans (DEFAULT_SPANS_LIMIT), oldest first,
+  as `{"spans": [...], "matched": N, "limit": 20}`. Filters, all optional and combined:
+  `session_id` (the span's session.id or langfuse.session.id), `trace_id` (32 hex digits),
+  `name`, `attribute` with an optional `value` (non-strings compare as JSON: "42", "true"),
+  and `limit=N` for the latest N matches (0: all). An unknown filter is a 400 naming the
+  known ones. `DELETE` forgets every stored span.
+- `GET /_receiver/stats`: counters since start; `GET`/`POST /_receiver/mode`: the fault
+  mode (normal, hang, error).
+
 - `devstack.langfuse_receiver.app`: the aiohttp app (`create_app`), endpoints and fault modes.
 - `devstack.langfuse_receiver.otlp`: OTLP protobuf/JSON decoding into span records.
 - `devstack.langfuse_receiver.client`: `ReceiverClient`, standard library only.

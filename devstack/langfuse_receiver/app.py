@@ -23,6 +23,7 @@ from typing import Any, Final, Literal, get_args
 
 from aiohttp import hdrs, web
 
+from devstack.langfuse_receiver.client import DEFAULT_SPANS_LIMIT
 from devstack.langfuse_receiver.otlp import (
     JSON,
     PROTOBUF,
@@ -42,7 +43,10 @@ MAX_BODY_BYTES: Final = 32 * 1024 * 1024  # after decompression
 ACCEPTED_ENCODINGS: Final = frozenset({"", "identity", "gzip", "deflate"})
 # Options for AppRunner / TestServer: decompress in the handler, log one line per export.
 RUNNER_OPTIONS: Final[dict[str, Any]] = {"auto_decompress": False, "access_log": None}
-SPAN_FILTERS: Final = frozenset({"trace_id", "name", "attribute", "value"})
+SPAN_FILTERS: Final = frozenset({"session_id", "trace_id", "name", "attribute", "value"})
+# Span attributes that carry a session id: LiteLLM's callback sets session.id; Langfuse's
+# own OTel convention is langfuse.session.id.
+SESSION_ATTRIBUTES: Final = ("session.id", "langfuse.session.id")
 
 Mode = Literal["normal", "hang", "error"]
 MODES: Final[tuple[str, ...]] = get_args(Mode)
@@ -205,12 +209,17 @@ def _as_query_text(value: AttrValue) -> str:
 
 
 def filter_spans(spans: Iterable[SpanRecord], query: dict[str, str]) -> list[SpanRecord]:
+    session_id = query.get("session_id")
     trace_id = query.get("trace_id", "").lower()
     name = query.get("name")
     attribute = query.get("attribute")
     value = query.get("value")
     result = []
     for span in spans:
+        if session_id is not None and all(
+            span["attributes"].get(key) != session_id for key in SESSION_ATTRIBUTES
+        ):
+            continue
         if trace_id and span["trace_id"] != trace_id:
             continue
         if name is not None and span["name"] != name:
@@ -225,13 +234,25 @@ def filter_spans(spans: Iterable[SpanRecord], query: dict[str, str]) -> list[Spa
 
 
 async def handle_spans(request: web.Request) -> web.Response:
+    """The latest `limit` spans that match every filter given, oldest first; `limit` is
+    DEFAULT_SPANS_LIMIT unless given, 0 for all. `matched` counts every match."""
     query = dict(request.query)
+    limit_text = query.pop("limit", str(DEFAULT_SPANS_LIMIT))
     unknown = sorted(set(query) - SPAN_FILTERS)
     if unknown:
-        return _message(400, f"Unknown filters {unknown}; known: {sorted(SPAN_FILTERS)}")
+        known = sorted(SPAN_FILTERS | {"limit"})
+        return _message(400, f"Unknown filters {unknown}; known: {known}")
     if "value" in query and "attribute" not in query:
         return _message(400, "The value filter needs an attribute filter")
-    return web.json_response({"spans": filter_spans(request.app[STATE].spans, query)})
+    try:
+        limit = int(limit_text)
+    except ValueError:
+        limit = -1
+    if limit < 0:
+        return _message(400, "limit must be a whole number: the latest N spans, 0 for all")
+    matched = filter_spans(request.app[STATE].spans, query)
+    shown = matched[-limit:] if limit else matched
+    return web.json_response({"spans": shown, "matched": len(matched), "limit": limit})
 
 
 async def handle_clear(request: web.Request) -> web.Response:

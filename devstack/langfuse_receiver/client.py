@@ -11,6 +11,9 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 SpanPredicate = Callable[[dict[str, Any]], bool]
+# How many spans GET /_receiver/spans answers when no limit is given: the latest ones. A
+# few minutes of traffic is megabytes of spans; a person reading them wants the last few.
+DEFAULT_SPANS_LIMIT = 20
 
 
 class ReceiverError(RuntimeError):
@@ -43,14 +46,26 @@ class ReceiverClient:
     def spans(
         self,
         *,
+        session_id: str | None = None,
         trace_id: str | None = None,
         name: str | None = None,
         attribute: str | None = None,
         value: str | None = None,
+        limit: int = 0,
     ) -> list[dict[str, Any]]:
-        """Stored spans, oldest first; `attribute` with `value` matches a span attribute
+        """Stored spans that match every filter given, oldest first: all of them unless
+        `limit` asks for the latest N (the endpoint itself answers the latest
+        DEFAULT_SPANS_LIMIT when asked without one). `session_id` matches the span's
+        session.id (or langfuse.session.id); `attribute` with `value` matches any attribute
         (non-string values compare as JSON, e.g. "42", "true")."""
-        filters = {"trace_id": trace_id, "name": name, "attribute": attribute, "value": value}
+        filters = {
+            "session_id": session_id,
+            "trace_id": trace_id,
+            "name": name,
+            "attribute": attribute,
+            "value": value,
+            "limit": str(limit),
+        }
         query = urllib.parse.urlencode({k: v for k, v in filters.items() if v is not None})
         spans: list[dict[str, Any]] = self._call("GET", f"/_receiver/spans?{query}")["spans"]
         return spans
@@ -96,6 +111,7 @@ class ReceiverClient:
         timeout: float = 15.0,
         min_count: int = 1,
         interval: float = 0.2,
+        session_id: str | None = None,
         trace_id: str | None = None,
         name: str | None = None,
         attribute: str | None = None,
@@ -107,7 +123,13 @@ class ReceiverClient:
         The default timeout covers LiteLLM's ~1 s flush plus its 1/2/4 s export retries."""
         deadline = time.monotonic() + timeout
         while True:
-            spans = self.spans(trace_id=trace_id, name=name, attribute=attribute, value=value)
+            spans = self.spans(
+                session_id=session_id,
+                trace_id=trace_id,
+                name=name,
+                attribute=attribute,
+                value=value,
+            )
             matches = [span for span in spans if predicate is None or predicate(span)]
             if len(matches) >= min_count:
                 return matches

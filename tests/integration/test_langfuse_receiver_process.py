@@ -135,6 +135,10 @@ def test_receiver_process_round_trip(tmp_path: Path) -> None:
         assert raw_span["trace_id"] == RAW_TRACE_HEX
         assert raw_span["span_id"] == "00f067aa0ba902b7"
         assert raw_span["parent_span_id"] is None
+        # The filters as a person uses them: by session, by trace, the latest N.
+        assert client.spans(session_id="sess-raw") == [raw_span]
+        assert client.spans(session_id="sess-raw", trace_id="0" * 32) == []
+        assert client.spans(limit=1) == [raw_span]  # the latest
 
         bad = urllib.request.Request(  # noqa: S310 -- a fixed http://127.0.0.1 URL
             endpoint, data=b"", headers={"Content-Type": "application/x-protobuf"}, method="POST"

@@ -31,6 +31,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
 from devstack.langfuse_receiver.app import OTLP_PATH, RUNNER_OPTIONS, create_app
+from devstack.langfuse_receiver.client import DEFAULT_SPANS_LIMIT
 
 PUBLIC_KEY = "pk-lf-test"
 SECRET_KEY = "sk-lf-test-secret"
@@ -280,6 +281,63 @@ def test_filters() -> None:
         assert cleared == {"cleared": 2}
         assert await names("") == []
         assert (await get_json(client, "/_receiver/stats"))["spans"] == 2  # counters stay
+
+    run(test)
+
+
+def test_the_spans_endpoint_answers_the_latest_20_unless_given_a_limit() -> None:
+    """A few minutes of traffic is megabytes of spans: asked without a limit, the endpoint
+    answers the latest DEFAULT_SPANS_LIMIT, oldest first, and counts every match."""
+
+    async def test(client: Client) -> None:
+        for i in range(DEFAULT_SPANS_LIMIT + 5):
+            message = make_request(name=f"span-{i}", span_hex=f"{i + 1:016x}", session="sess-a")
+            assert (await post(client, message.SerializeToString())).status == 200
+
+        async def names(query: str) -> tuple[list[str], int, int]:
+            body = await get_json(client, f"/_receiver/spans{query}")
+            return [span["name"] for span in body["spans"]], body["matched"], body["limit"]
+
+        total = DEFAULT_SPANS_LIMIT + 5
+        assert await names("") == (
+            [f"span-{i}" for i in range(5, total)],
+            total,
+            DEFAULT_SPANS_LIMIT,
+        )
+        assert await names("?limit=2") == (["span-23", "span-24"], total, 2)
+        assert len((await names("?limit=0"))[0]) == total
+        assert await names("?limit=3&name=span-1") == (["span-1"], 1, 3)
+        for bad in ("-1", "x", ""):
+            response = await client.get(f"/_receiver/spans?limit={bad}")
+            assert response.status == 400
+            assert "limit must be a whole number" in (await response.json())["message"]
+
+    run(test)
+
+
+def test_the_session_id_filter_matches_session_id_or_langfuse_session_id() -> None:
+    async def test(client: Client) -> None:
+        ours = make_request(name="ours", session="sess-ours")
+        theirs = make_request(name="theirs", span_hex="b7ad6b7169203331", session="sess-theirs")
+        langfuse_style = make_request(name="langfuse-style", span_hex="b7ad6b7169203332")
+        span = langfuse_style.resource_spans[0].scope_spans[0].spans[0]
+        del span.attributes[:]
+        span.attributes.append(_kv("langfuse.session.id", _str("sess-ours")))
+        for message in (ours, theirs, langfuse_style):
+            assert (await post(client, message.SerializeToString())).status == 200
+
+        body = await get_json(client, "/_receiver/spans?session_id=sess-ours")
+        assert [span["name"] for span in body["spans"]] == ["ours", "langfuse-style"]
+        body = await get_json(
+            client, f"/_receiver/spans?session_id=sess-theirs&trace_id={TRACE_HEX}"
+        )
+        assert [span["name"] for span in body["spans"]] == ["theirs"]
+        assert (await get_json(client, "/_receiver/spans?session_id=none"))["spans"] == []
+        response = await client.get("/_receiver/spans?session=sess-ours")
+        assert response.status == 400
+        message = (await response.json())["message"]
+        assert "'limit'" in message
+        assert "'session_id'" in message
 
     run(test)
 
