@@ -1,5 +1,7 @@
 """`python -m gateway.mint`: a new client key, written to a 0600 file, and its clients-file
-entry printed. The key itself is never printed: hand the file to the backend's owners."""
+entry added to the local stack's clients file (`invoke dev` serves it) and printed for a
+deployed gateway's. The key itself is never printed: hand the file to the backend's owners.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +9,89 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from gateway.clients import mint_client
+from gateway.clients import Client, ClientRegistry, ClientsFileError, clients_file, mint_client
+
+# The local stack's clients file, kept across its restarts: `invoke dev` serves every entry
+# in it beside its development client (devstack reads <run dir>/clients.json).
+LOCAL_CLIENTS_FILE = Path(".devstack") / "clients.json"
+
+
+class MintError(Exception):
+    """Nothing was written; the message says why."""
+
+
+def _problems(error: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or 'clients'}: {e['msg']}"
+        for e in error.errors(include_input=False)
+    )
+
+
+def with_client(path: Path, client: Client) -> str:
+    """The text of the clients file at `path` (none yet: empty) with `client` added."""
+    existing: tuple[Client, ...] = ()
+    if path.exists():
+        try:
+            existing = ClientRegistry.load(path).clients
+        except ClientsFileError as error:
+            raise MintError(str(error)) from None
+    if any(c.name == client.name for c in existing):
+        raise MintError(f"{path} already has a client named {client.name}; choose another name")
+    try:
+        return clients_file([*existing, client])
+    except ValidationError as error:
+        raise MintError(f"{path}: {_problems(error)}") from None
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Replace `path` at once with `text`, mode 0600: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as handle:  # mkstemp creates it 0600
+            handle.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _write_key(path: Path, key: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise MintError(f"{path} exists; not overwriting a key") from None
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+
+
+def mint(
+    name: str,
+    models: tuple[str, ...],
+    rpm: int | None,
+    tpm: int | None,
+    key_file: Path | None,
+    local_clients: Path,
+) -> tuple[Path, Client]:
+    """Mint a key into `key_file` (default .secrets/<name>.key) and add its entry to
+    `local_clients`; every check comes first, so a refusal writes nothing."""
+    try:
+        key, client = mint_client(name, models, rpm, tpm)
+    except ValidationError as error:
+        raise MintError(_problems(error)) from None
+    key_file = key_file or Path(".secrets") / f"{client.name}.key"
+    if key_file.exists():
+        raise MintError(f"{key_file} exists; not overwriting a key")
+    text = with_client(local_clients, client)
+    _write_key(key_file, key)
+    _write_private(local_clients, text)
+    return key_file, client
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,26 +110,28 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="where to write the key (default: .secrets/<name>.key)",
     )
+    parser.add_argument(
+        "--clients-file",
+        type=Path,
+        default=LOCAL_CLIENTS_FILE,
+        help=f"the local stack's clients file, to add the entry to (default: {LOCAL_CLIENTS_FILE})",
+    )
     args = parser.parse_args(argv)
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
     try:
-        key, client = mint_client(args.name, models, args.rpm, args.tpm)
-    except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                             for e in error.errors(include_input=False))  # fmt: skip
-        print(f"mint-client-key: {problems}", file=sys.stderr)
+        key_file, client = mint(
+            args.name, models, args.rpm, args.tpm, args.key_file, args.clients_file
+        )
+    except MintError as error:
+        print(f"mint-client-key: {error}", file=sys.stderr)
         return 2
-    key_file: Path = args.key_file or Path(".secrets") / f"{client.name}.key"
-    key_file.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        print(f"mint-client-key: {key_file} exists; not overwriting a key", file=sys.stderr)
-        return 2
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key + "\n")
-    print(f"# key written to {key_file} (mode 0600); add this entry to the clients file:")
-    print(json.dumps(client.model_dump(mode="json"), indent=2))
+    print(f"# key written to {key_file} (mode 0600)")
+    print(
+        f"# entry added to {args.clients_file}: `invoke dev` serves it (a running one restarts "
+        "its gateway to do so)"
+    )
+    print("# for a deployed gateway, add this entry to its clients file (Secret gateway-clients):")
+    print(json.dumps(client.model_dump(mode="json", exclude_none=True), indent=2))
     return 0
 
 
