@@ -79,4 +79,3 @@ def test_an_invalid_clients_file_is_named_and_left_as_it_was(
     assert "invalid clients file" in capsys.readouterr().err
     assert (tmp_path / "clients.json").read_text() == "not json"
     assert not (tmp_path / "demo.key").exists()
-
