@@ -76,14 +76,22 @@ def e2e(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def dev(session: nox.Session) -> None:
-    """The local stack in the foreground until Ctrl-C (`invoke dev`)."""
+    """The local stack in the foreground until Ctrl-C, SIGINT or SIGTERM (`invoke dev`)."""
+    # Imported here: this session alone replaces nox's process.
+    import os
+    import sys
+
     install_lock(session, "dev")
     install_project(session)
-    # Ctrl-C reaches nox and the stack together; give the stack time to stop its
-    # children in order (LiteLLM flushes its last spans for up to ~10 s).
-    session.run(
-        "python", "-m", "devstack", *session.posargs, interrupt_timeout=60, terminate_timeout=20
-    )
+    # exec, not session.run: the stack takes nox's place (the same PID), so a signal sent to
+    # `nox -s dev` (or to `invoke dev`, which execs nox) is the stack's to handle. Under
+    # session.run, SIGTERM would end nox and leave the stack running without its parent.
+    env = {**os.environ, **{k: v for k, v in session.env.items() if v is not None}}
+    env["PATH"] = os.pathsep.join([*(session.bin_paths or []), os.environ.get("PATH", "")])
+    python = os.path.join(session.bin, "python")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(python, [python, "-m", "devstack", *session.posargs], env)  # noqa: S606
 
 
 @nox.session(default=False)

@@ -63,18 +63,38 @@ def lint(c: Context) -> None:
     help={
         "real_providers": "call the real Anthropic and Groq APIs (needs ANTHROPIC_API_KEY "
         "and GROQ_API_KEY) instead of the provider emulator",
+        "ports": "set ports one by one, e.g. gateway=9002,litellm=5000 (names: gateway, "
+        "litellm, redis, emulator, receiver; default: $DEVSTACK_PORTS)",
+        "port_offset": "add N to every documented port, e.g. 100: gateway 8102, LiteLLM 4100 "
+        "(default: $DEVSTACK_PORT_OFFSET)",
     }
 )
-def dev(c: Context, real_providers: bool = False) -> None:
-    """Run the local stack in the foreground on 127.0.0.1 until Ctrl-C.
+def dev(c: Context, real_providers: bool = False, ports: str = "", port_offset: int = 0) -> None:
+    """Run the local stack in the foreground on 127.0.0.1 until Ctrl-C, SIGINT or SIGTERM.
 
-    Redis :6379 (reused if one is running), the provider emulator :8090 and LiteLLM :4000.
-    Traces go to the Langfuse named by LANGFUSE_HOST, LANGFUSE_PUBLIC_KEY and
-    LANGFUSE_SECRET_KEY when all three are set, else to the local OTLP receiver :3000.
+    The gateway :8002, LiteLLM :4000, Redis :6379 (its own, unless one there takes
+    $DEVSTACK_REDIS_PASSWORD), the provider emulator :8090; traces go to the Langfuse named
+    by LANGFUSE_HOST, LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY when all three are set,
+    else to the local OTLP receiver :3000. Taken ports are named before anything starts.
 
     → nox -s dev → devstack/__main__.py → devstack/stack.py
     """
-    _nox(c, "dev", posargs=["--real-providers"] if real_providers else [])
+    # Imported here: the rest of this file runs nox through c.run, this task alone execs it.
+    import os
+    import sys
+
+    if shutil.which("nox") is None:
+        raise Exit("nox is not installed: see README.md, 'On a fresh machine'.", code=2)
+    args = ["--real-providers"] if real_providers else []
+    args += ["--ports", ports] if ports else []
+    args += ["--port-offset", str(port_offset)] if port_offset else []
+    # exec, not c.run: nox (and then the stack: the dev session execs it too) takes this
+    # process's place, so Ctrl-C, SIGINT or SIGTERM sent to `invoke dev` reach the stack
+    # itself. Through c.run, invoke turns SIGINT into "\x03" on nox's stdin, which nox
+    # ignores, and SIGTERM would leave the stack running without its parent.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execvp("nox", ["nox", "--sessions", "dev", *(["--", *args] if args else [])])  # noqa: S606
 
 
 @task(
@@ -104,12 +124,22 @@ def bench(c: Context, out: str = "", quick: bool = False) -> None:
         "rpm": "requests per minute (default: no limit)",
         "tpm": "tokens per minute (default: no limit)",
         "key_file": "where to write the key, mode 0600 (default: .secrets/<name>.key)",
+        "clients_file": "the local stack's clients file, to add the entry to "
+        "(default: .devstack/clients.json, which `invoke dev` serves)",
     }
 )
 def mint_client_key(
-    c: Context, name: str = "", models: str = "", rpm: int = 0, tpm: int = 0, key_file: str = ""
+    c: Context,
+    name: str = "",
+    models: str = "",
+    rpm: int = 0,
+    tpm: int = 0,
+    key_file: str = "",
+    clients_file: str = "",
 ) -> None:
-    """Mint a gateway client key: the key goes to a 0600 file, its entry is printed.
+    """Mint a gateway client key: the key goes to a 0600 file, its entry into the local
+    stack's clients file (a running `invoke dev` restarts its gateway to serve it), and the
+    entry is printed for a deployed gateway's clients file.
 
     → nox -s mint-client-key → services/gateway/gateway/mint.py
     """
@@ -119,6 +149,7 @@ def mint_client_key(
     args += ["--rpm", str(rpm)] if rpm else []
     args += ["--tpm", str(tpm)] if tpm else []
     args += ["--key-file", key_file] if key_file else []
+    args += ["--clients-file", clients_file] if clients_file else []
     _nox(c, "mint-client-key", posargs=args)
 
 

@@ -1,30 +1,43 @@
-"""`python -m devstack` (`invoke dev`): the local stack in the foreground until Ctrl-C."""
+"""`python -m devstack` (`invoke dev`): the local stack in the foreground until Ctrl-C.
+
+Ctrl-C, SIGINT, SIGTERM or SIGHUP stops every process of it within STOP_WITHIN_S seconds.
+Ports: the documented ones, moved by --port-offset and set one by one with --ports (or
+DEVSTACK_PORT_OFFSET and DEVSTACK_PORTS); each is checked before anything starts.
+"""
 
 from __future__ import annotations
 
 import argparse
+import io
 import os
-import signal
 import sys
 import time
 from pathlib import Path
-from types import FrameType
 
+from gateway.mint import LOCAL_CLIENTS_FILE
+
+from devstack import signals
+from devstack.banner import banner, clients_table
+from devstack.ports import PortSpecError, parse_port_spec
 from devstack.processes import StackError
-from devstack.stack import DEV_CLIENT_KEY, LangfuseTarget, LocalStack, StackPorts
+from devstack.stack import (
+    LangfuseTarget,
+    LocalStack,
+    PortsTaken,
+    StackPorts,
+    StackSecrets,
+)
 from devstack.venvs import VenvError
 from platform_deploy.config.files import REPO_ROOT
 
-
-class _Stop(Exception):
-    """Raised from the signal handler to leave the wait loop."""
-
-
-def _raise_stop(signum: int, frame: FrameType | None) -> None:
-    raise _Stop(signal.Signals(signum).name)
+# SIGTERM to every process, SIGKILL to what is left after this: within 10 s in all.
+STOP_WITHIN_S = 7.0
+# Redis's password for this run: generated, unless this variable (its name, not a secret)
+# gives the password of a Redis you run yourself on the Redis port, to share it.
+REDIS_PASSWORD_VARIABLE = "DEVSTACK_REDIS_PASSWORD"  # noqa: S105  # pragma: allowlist secret
 
 
-def _parse(argv: list[str]) -> argparse.Namespace:
+def _parse(argv: list[str]) -> tuple[argparse.Namespace, StackPorts]:
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
     parser.add_argument(
         "--real-providers",
@@ -35,81 +48,134 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--run-dir",
         type=Path,
-        default=REPO_ROOT / ".devstack",
-        help="where logs, Redis's config and the generated master key go (default: .devstack)",
+        default=Path(os.environ.get("DEVSTACK_RUN_DIR") or REPO_ROOT / ".devstack"),
+        help="where logs, the generated master key and the local clients file (clients.json) "
+        "go (default: $DEVSTACK_RUN_DIR, else .devstack)",
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--ports",
+        default=os.environ.get("DEVSTACK_PORTS", ""),
+        metavar="NAME=PORT[,...]",
+        help=f"set ports one by one; names: {', '.join(StackPorts.names())} "
+        "(default: $DEVSTACK_PORTS)",
+    )
+    parser.add_argument(
+        "--port-offset",
+        default=os.environ.get("DEVSTACK_PORT_OFFSET", "0"),
+        metavar="N",
+        help="add N to every documented port, e.g. 100: gateway 8102, LiteLLM 4100 "
+        "(default: $DEVSTACK_PORT_OFFSET, else 0)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        offset = int(args.port_offset)
+        ports = StackPorts.chosen(offset, parse_port_spec(args.ports, StackPorts.names()))
+    except ValueError as error:  # PortSpecError too
+        parser.error(str(error) if isinstance(error, PortSpecError) else "--port-offset: N")
+    return args, ports
 
 
-def _describe(stack: LocalStack, key_file: Path) -> str:
-    langfuse = stack.langfuse_target
-    providers = stack.providers()
-    lines = [
-        "Local stack is up (Ctrl-C stops it):",
-        f"  Shared AI Gateway  {stack.gateway_url}   (development client key: {DEV_CLIENT_KEY})",
-        f"  LiteLLM proxy      {stack.litellm_url}",
-        f"  Redis              127.0.0.1:{stack.ports.redis}"
-        + ("" if "redis" in stack.processes else " (already running; reused)"),
-        f"  Anthropic API      {providers.anthropic_api_base}"
-        + (" (provider emulator)" if providers.emulated else " (real)"),
-        f"  Groq API           {providers.groq_api_base}"
-        + (" (provider emulator)" if providers.emulated else " (real)"),
-        f"  Langfuse           {langfuse.host}"
-        + (" (local OTLP receiver: see /_receiver/spans)" if langfuse.local else ""),
-        f"  Logs               {stack.run_dir}/*.log",
-        "",
-        'Call the gateway (add "stream": true to stream; model groq-llama for Groq):',
-        f"  curl -s {stack.gateway_url}/v1/chat/completions \\",
-        f"    -H 'Authorization: Bearer {DEV_CLIENT_KEY}' -H 'X-Session-Id: demo-1' \\",
-        "    -H 'Content-Type: application/json' \\",
-        '    -d \'{"model": "claude-sonnet", "messages": [{"role": "user", "content": "Hello"}]}\'',
-        "",
-        "LiteLLM directly (its master key was generated for this run and is not printed):",
-        f'  curl -s {stack.litellm_url}/v1/models -H "Authorization: Bearer $(cat {key_file})"',
-    ]
-    if langfuse.local:
-        lines += ["", f"Spans LiteLLM sent: curl -s {stack.receiver_url}/_receiver/spans"]
-    return "\n".join(lines)
+def _write_master_key(stack: LocalStack) -> Path:
+    """LiteLLM's master key for this run, in a file only its owner can read."""
+    path = stack.run_dir / "litellm-master-key"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a file left by an older run may have other bits
+    with os.fdopen(fd, "w") as handle:
+        handle.write(stack.secrets.litellm_master_key + "\n")
+    return path
+
+
+def _mint_hint(stack: LocalStack) -> str:
+    hint = "invoke mint-client-key --name demo-limited --models claude-sonnet --rpm 3"
+    clients_file = stack.local_clients_file
+    if clients_file is not None and clients_file != (Path.cwd() / LOCAL_CLIENTS_FILE).resolve():
+        hint += f" --clients-file {clients_file}"
+    return hint
+
+
+def _fingerprint(path: Path | None) -> tuple[int, int, int] | None:
+    try:
+        status = path.stat() if path is not None else None
+    except OSError:
+        return None
+    return (status.st_ino, status.st_mtime_ns, status.st_size) if status else None
+
+
+def _reload_clients(stack: LocalStack) -> None:
+    """The local clients file changed: the gateway reads its clients when it starts."""
+    try:
+        stack.write_gateway_clients()
+    except StackError as error:
+        print(f"devstack: {error}; the gateway keeps the clients it has", file=sys.stderr)
+        return
+    print(f"{stack.local_clients_file} changed: restarting the gateway")
+    stack.restart("gateway", ready_timeout=20)
+    print("\n".join(clients_table(stack)))
+
+
+def _watch(stack: LocalStack) -> int:
+    """Until a stop signal: report a process that exits, and serve the local clients file's
+    changes. Returns 1 when a process stopped on its own."""
+    seen = _fingerprint(stack.local_clients_file)
+    while True:
+        time.sleep(0.5)
+        for process in stack.processes.values():
+            if not process.running:
+                print(
+                    f"{process.name} stopped unexpectedly; see {process.log_path}:\n"
+                    f"{process.log_tail()}",
+                    file=sys.stderr,
+                )
+                return 1
+        current = _fingerprint(stack.local_clients_file)
+        if current != seen:
+            seen = current
+            _reload_clients(stack)
+
+
+def _report(error: StackError | VenvError) -> None:
+    lines = str(error).splitlines() if isinstance(error, PortsTaken) else [str(error)]
+    for line in lines:
+        print(f"devstack: {line}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parse(sys.argv[1:] if argv is None else argv)
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)  # progress shows as it happens, piped too
+    args, ports = _parse(sys.argv[1:] if argv is None else argv)
+    run_dir: Path = args.run_dir.resolve()
+    secrets = StackSecrets()
+    if os.environ.get(REDIS_PASSWORD_VARIABLE):
+        secrets = StackSecrets(redis_password=os.environ[REDIS_PASSWORD_VARIABLE])
     stack = LocalStack(
-        run_dir=args.run_dir.resolve(),
-        ports=StackPorts.documented(),
+        run_dir=run_dir,
+        ports=ports,
+        secrets=secrets,
         langfuse=LangfuseTarget.from_environment(os.environ),
         use_real_providers=args.real_providers,
         reuse_running_redis=True,
+        local_clients_file=run_dir / LOCAL_CLIENTS_FILE.name,
+        progress=print,
     )
-    # Explicit handlers: a shell starts background jobs with SIGINT ignored, and Python
-    # then never raises KeyboardInterrupt; the stack must stop its children either way.
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, _raise_stop)
+    signals.install()
     try:
-        stack.run_dir.mkdir(parents=True, exist_ok=True)
-        key_file = stack.run_dir / "litellm-master-key"
-        key_file.touch(mode=0o600)
-        key_file.write_text(stack.secrets.litellm_master_key + "\n")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        key_file = _write_master_key(stack)
         stack.start()
-        print(_describe(stack, key_file), flush=True)
-        while True:
-            time.sleep(0.5)
-            for process in stack.processes.values():
-                if not process.running:
-                    print(
-                        f"{process.name} stopped unexpectedly; see {process.log_path}:\n"
-                        f"{process.log_tail()}",
-                        file=sys.stderr,
-                    )
-                    return 1
-    except (StackError, VenvError) as error:
-        print(f"devstack: {error}", file=sys.stderr)
-        return 1
-    except _Stop:
-        print("\nStopping the local stack ...", flush=True)
+        print(banner(stack, key_file, _mint_hint(stack)))
+        return _watch(stack)
+    except signals.StopRequested as stop:
+        print(f"\n{stop.name}: stopping the local stack ...")
         return 0
+    except (StackError, VenvError) as error:
+        _report(error)
+        return 1
     finally:
-        stack.stop()
+        signals.disarm()
+        started = bool(stack.processes)
+        stack.stop(timeout=STOP_WITHIN_S)
+        if started:
+            print("Local stack stopped.")
 
 
 if __name__ == "__main__":

@@ -11,15 +11,27 @@ import dataclasses
 import os
 import secrets
 import sys
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway.clients import Client, client_for_key
+from gateway.clients import Client, ClientRegistry, ClientsFileError, client_for_key
 from gateway.clients import clients_file as clients_text
+from pydantic import ValidationError
 
-from devstack.processes import LOOPBACK, ManagedProcess, StackError, free_port, port_is_open
+from devstack import signals
+from devstack.ports import PortSpecError, can_bind, describe_holder, duplicates, valid_port
+from devstack.processes import (
+    LOOPBACK,
+    ManagedProcess,
+    Progress,
+    StackError,
+    free_port,
+    http_json,
+    redis_accepts,
+)
 from devstack.venvs import ensure_litellm_venv
 from platform_deploy.config.files import REPO_ROOT
 
@@ -127,6 +139,10 @@ class GatewayClient:
         )
 
 
+class PortsTaken(StackError):
+    """Ports the stack needs are taken; the message has one line for each."""
+
+
 @dataclass(frozen=True)
 class StackPorts:
     redis: int
@@ -136,9 +152,28 @@ class StackPorts:
     gateway: int
 
     @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The names `--ports` takes: gateway, litellm, redis, emulator, receiver."""
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
     def documented(cls) -> StackPorts:
         """The ports the documentation and `invoke dev` use."""
         return cls(redis=6379, emulator=8090, receiver=3000, litellm=4000, gateway=8002)
+
+    @classmethod
+    def chosen(cls, offset: int = 0, overrides: Mapping[str, int] | None = None) -> StackPorts:
+        """The documented ports moved by `offset`, then the ones named in `overrides`;
+        PortSpecError if one is out of range or two processes would share one."""
+        overrides = dict(overrides or {})
+        ports = {name: port + offset for name, port in dataclasses.asdict(cls.documented()).items()}
+        for name in ports.keys() - overrides.keys():
+            valid_port(ports[name], f"{name} ({ports[name] - offset} + offset {offset})")
+        ports |= overrides
+        clashes = duplicates(ports)
+        if clashes:
+            raise PortSpecError(f"one port for two processes: {'; '.join(clashes)}")
+        return cls(**ports)
 
     @classmethod
     def free(cls) -> StackPorts:
@@ -157,13 +192,25 @@ class LocalStack:
     secrets: StackSecrets = field(default_factory=StackSecrets)
     langfuse: LangfuseTarget | None = None
     use_real_providers: bool = False
+    # Share a Redis already on ports.redis, if it takes secrets.redis_password (else the
+    # stack starts its own on a free port and says why in redis_origin).
     reuse_running_redis: bool = False
     litellm_extra_env: Mapping[str, str] = field(default_factory=dict)
     # Prepended to LiteLLM's command line, e.g. strace to record its connect() calls.
     litellm_argv_prefix: Sequence[str] = ()
     gateway_clients: Sequence[GatewayClient] = (GatewayClient("dev", key=DEV_CLIENT_KEY),)
+    # Clients kept across runs (`invoke mint-client-key` adds to it), served beside
+    # gateway_clients; `invoke dev` passes <run dir>/clients.json. Only key hashes are in it.
+    local_clients_file: Path | None = None
     gateway_extra_env: Mapping[str, str] = field(default_factory=dict)
+    # Hears what the start is waiting for (`invoke dev` prints it); tests leave it silent.
+    progress: Progress | None = None
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
+    # Filled in by start(): where Redis came from, the local clients served, and what the
+    # gateway's /readyz said about its dependencies once the stack was up.
+    redis_origin: str = field(default="", init=False)
+    local_clients: tuple[Client, ...] = field(default=(), init=False)
+    gateway_dependencies: dict[str, str] = field(default_factory=dict, init=False)
 
     @property
     def litellm_url(self) -> str:
@@ -310,10 +357,41 @@ class LocalStack:
             ready_url=f"{self.litellm_url}/health/readiness",
         )
 
+    @property
+    def gateway_clients_file(self) -> Path:
+        """The file the gateway reads: gateway_clients, then the local clients file's."""
+        return self.run_dir / "gateway-clients.json"
+
+    def read_local_clients(self) -> tuple[Client, ...]:
+        """The local clients file's entries (none when there is no such file)."""
+        path = self.local_clients_file
+        if path is None or not path.exists():
+            return ()
+        try:
+            return ClientRegistry.load(path).clients
+        except ClientsFileError as error:
+            raise StackError(str(error)) from None
+
+    def write_gateway_clients(self) -> None:
+        """(Re)write the gateway's clients file; the gateway reads it when it starts."""
+        local = self.read_local_clients()
+        try:
+            text = clients_text([*(c.file_entry() for c in self.gateway_clients), *local])
+        except ValidationError as error:
+            problems = "; ".join(e["msg"] for e in error.errors(include_input=False))
+            raise StackError(
+                f"{self.local_clients_file} cannot be served beside the development client "
+                f"({', '.join(c.name for c in self.gateway_clients)}): {problems}"
+            ) from None
+        path = self.gateway_clients_file
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        path.write_text(text)
+        self.local_clients = local
+
     def gateway_process(self) -> ManagedProcess:
-        clients_file = self.run_dir / "gateway-clients.json"
-        clients_file.write_text(clients_text(c.file_entry() for c in self.gateway_clients))
-        clients_file.chmod(0o600)
+        self.write_gateway_clients()
+        clients_file = self.gateway_clients_file
         env = (
             self._base_env()
             | {
@@ -354,13 +432,81 @@ class LocalStack:
 
     # -- lifecycle ----------------------------------------------------------------------
 
+    def bound_ports(self) -> dict[str, int]:
+        """The ports this stack's own servers will listen on, by `--ports` name (Redis's is
+        decided on its own: a taken one may be reused, or replaced by a free one)."""
+        ports = {"gateway": self.ports.gateway, "litellm": self.ports.litellm}
+        if not self.use_real_providers:
+            ports["emulator"] = self.ports.emulator
+        if self.langfuse_target.local:
+            ports["receiver"] = self.ports.receiver
+        return ports
+
+    def check_ports(self) -> None:
+        """Raise PortsTaken, one line per taken port naming its process, before anything
+        starts: a server that cannot bind would only say so in its log."""
+        taken = [
+            f"port {port} ({name}) is taken by {describe_holder(port)}; choose another with "
+            f"--ports {name}=PORT, or move every port with --port-offset N"
+            for name, port in self.bound_ports().items()
+            if not can_bind(port)
+        ]
+        if taken:
+            raise PortsTaken("\n".join(taken))
+
+    def _plan_redis(self) -> ManagedProcess | None:
+        """Our own Redis, or None to reuse the one on the port: only if it accepts this
+        run's password (a Redis without one, or with another, is never shared)."""
+        port = self.ports.redis
+        if can_bind(port):
+            self.redis_origin = "started for this run"
+            return self.redis_process()
+        holder = describe_holder(port)
+        if self.reuse_running_redis and redis_accepts(port, self.secrets.redis_password):
+            self.redis_origin = f"reused: {holder} accepts this run's password"
+            return None
+        self.ports = dataclasses.replace(self.ports, redis=free_port())
+        self.redis_origin = (
+            f"started for this run on a free port: {port} is held by {holder}, which does "
+            "not accept this run's password"
+        )
+        return self.redis_process()
+
+    def _await_gateway_dependencies(self, timeout: float = 10.0) -> None:
+        """Wait for the gateway's /readyz to report its first probe of LiteLLM and Redis,
+        and fail if either is down: without Redis it would serve with rate limits off
+        (fail-open), and say so only in its log."""
+        deadline = time.monotonic() + timeout
+        state: dict[str, str] = {}
+        while time.monotonic() < deadline:
+            answer = http_json(f"{self.gateway_url}/readyz")
+            state = {name: str(answer.get(name, "unknown")) for name in ("litellm", "redis")}
+            if "unknown" not in state.values():
+                break
+            time.sleep(0.1)
+        self.gateway_dependencies = state
+        down = []
+        if state.get("redis") != "up":
+            down.append(
+                f"Redis {LOOPBACK}:{self.ports.redis} ({self.redis_origin}) is "
+                f"{state.get('redis')}: the gateway would serve with rate limits off (fail-open)"
+            )
+        if state.get("litellm") != "up":
+            down.append(f"LiteLLM {self.litellm_url} is {state.get('litellm')}: calls would fail")
+        if down:
+            raise StackError(
+                f"the gateway's /readyz says {'; '.join(down)}; see {self.run_dir / 'gateway.log'}"
+            )
+
     def start(self) -> None:
         """Start every process in dependency order; on failure stop what was started."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.check_ports()
         litellm_bin = ensure_litellm_venv()
         plan: list[tuple[ManagedProcess, float]] = []
-        if not (self.reuse_running_redis and port_is_open(self.ports.redis)):
-            plan.append((self.redis_process(), 10))
+        redis = self._plan_redis()
+        if redis is not None:
+            plan.append((redis, 10))
         if not self.use_real_providers:
             plan.append((self.emulator_process(), 20))
         if self.langfuse_target.local:
@@ -371,19 +517,33 @@ class LocalStack:
         try:
             for process, timeout in plan:
                 self.processes[process.name] = process
-                process.start(ready_timeout=timeout)
+                process.start(ready_timeout=timeout, progress=self.progress)
+            self._await_gateway_dependencies()
         except BaseException:
             self.stop()
             raise
 
-    def stop(self) -> None:
-        for process in reversed(list(self.processes.values())):
-            process.stop()
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop every process, the last started first; within `timeout` seconds in all when
+        given (then SIGKILL), else each within its own bound."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with signals.deferred():
+            for process in reversed(list(self.processes.values())):
+                if deadline is None:
+                    process.stop()
+                else:
+                    process.stop(timeout=max(0.5, deadline - time.monotonic()))
+
+    def pids(self) -> dict[str, int]:
+        """Each running process's PID (every one leads its own process group)."""
+        return {
+            name: p.pid for name, p in self.processes.items() if p.pid is not None and p.running
+        }
 
     def restart(self, name: str, ready_timeout: float = 90) -> None:
         process = self.processes[name]
         process.stop()
-        process.start(ready_timeout=ready_timeout)
+        process.start(ready_timeout=ready_timeout, progress=self.progress)
 
 
 @contextmanager
