@@ -4,6 +4,7 @@ program's on the same port; and what a start still waiting says while it waits."
 from __future__ import annotations
 
 import http.server
+import os
 import re
 import sys
 import threading
@@ -65,17 +66,26 @@ def test_an_answer_from_another_programs_socket_is_not_readiness(
     """The port answers 200 from the start, but from this test's server: the process,
     which cannot bind it, must be reported as failed, never as ready."""
     process = late_server(tmp_path, foreign_server, 0.5)
-    lines: list[str] = []
     try:
         with pytest.raises(StackError, match="exited with code 1 before it was ready") as raised:
-            process.start(ready_timeout=20, progress=lines.append)
+            process.start(ready_timeout=20)
         assert "Address already in use" in str(raised.value)
-        assert any(
-            f"port {foreign_server} answers from PID" in line and "not from late-server" in line
-            for line in lines
-        ), lines
     finally:
         process.stop()
+
+
+def test_a_start_names_the_other_program_that_answers(tmp_path: Path, foreign_server: int) -> None:
+    process = late_server(tmp_path, foreign_server, 0.5)
+    lines: list[str] = []
+    try:
+        with pytest.raises(StackError):
+            process.start(ready_timeout=20, progress=lines.append)
+    finally:
+        process.stop()
+    assert (f"  late-server: port {foreign_server} answers from PID {os.getpid()} (") in "\n".join(
+        lines
+    )
+    assert any(line.endswith("not from late-server: waiting for its own") for line in lines)
 
 
 def test_a_start_says_what_it_waits_for_and_for_how_long(
