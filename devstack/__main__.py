@@ -69,9 +69,12 @@ def _parse(argv: list[str]) -> tuple[argparse.Namespace, StackPorts]:
     args = parser.parse_args(argv)
     try:
         offset = int(args.port_offset)
+    except ValueError:
+        parser.error(f"--port-offset: {args.port_offset!r} is not a whole number")
+    try:
         ports = StackPorts.chosen(offset, parse_port_spec(args.ports, StackPorts.names()))
-    except ValueError as error:  # PortSpecError too
-        parser.error(str(error) if isinstance(error, PortSpecError) else "--port-offset: N")
+    except PortSpecError as error:
+        parser.error(str(error))
     return args, ports
 
 
@@ -160,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     signals.install()
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
+        stack.check_ports()  # before the key file: a stack already running keeps its key
         key_file = _write_master_key(stack)
         stack.start()
         print(banner(stack, key_file, _mint_hint(stack)))

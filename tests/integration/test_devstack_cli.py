@@ -231,3 +231,5 @@ def test_taken_ports_are_named_before_anything_starts(tmp_path: Path) -> None:
     assert "Starting " not in dev.output
     assert "Traceback" not in dev.output
     assert not list(tmp_path.glob("*.log")), "a process was started"
+    # A stack already running in this run directory keeps its master key file.
+    assert not (tmp_path / "litellm-master-key").exists()
