@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 from pathlib import Path
 
 import nox
@@ -77,10 +79,6 @@ def e2e(session: nox.Session) -> None:
 @nox.session(default=False)
 def dev(session: nox.Session) -> None:
     """The local stack in the foreground until Ctrl-C, SIGINT or SIGTERM (`invoke dev`)."""
-    # Imported here: this session alone replaces nox's process.
-    import os
-    import sys
-
     install_lock(session, "dev")
     install_project(session)
     # exec, not session.run: the stack takes nox's place (the same PID), so a signal sent to

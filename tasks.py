@@ -3,9 +3,11 @@ built from the hashed locks); each docstring's last line names where the work ha
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import subprocess
+import sys
 
 from invoke.context import Context
 from invoke.exceptions import Exit
@@ -79,10 +81,6 @@ def dev(c: Context, real_providers: bool = False, ports: str = "", port_offset: 
 
     → nox -s dev → devstack/__main__.py → devstack/stack.py
     """
-    # Imported here: the rest of this file runs nox through c.run, this task alone execs it.
-    import os
-    import sys
-
     if shutil.which("nox") is None:
         raise Exit("nox is not installed: see README.md, 'On a fresh machine'.", code=2)
     args = ["--real-providers"] if real_providers else []
