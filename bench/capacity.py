@@ -44,6 +44,12 @@ MIN_REPLICAS = 2
 LOADS = (100, 1000)
 PEAK = 1000
 
+# The share of calls that stream, for sizing: a streamed call costs LiteLLM about twice a
+# plain one's CPU (the bench measures both). Half, as in LiteLLM's own load tests
+# (docs.litellm.ai/docs/benchmarks: 50% streaming), until the platform's traffic says
+# otherwise (Langfuse records which calls streamed).
+STREAMING_SHARE = 0.5
+
 # LiteLLM runs this many uvicorn workers a pod (services/litellm/Dockerfile, --num_workers):
 # one worker is one event loop, busy on one core at a time, so the pod requests one core
 # per worker. One a pod, as LiteLLM's docs advise on Kubernetes (docs/proxy/server_tuning):
@@ -57,7 +63,7 @@ class Sizing:
     """What the measurement does not decide: the pod's CPU request and limit, its memory."""
 
     component: str  # the chart's values key, the Deployment's and the HPA's name
-    measured: str  # its figure in bench.derive.cpu_figures
+    measured: str  # its figures in bench.derive.cpu_figures: this, and this + "_streaming"
     cpu_request_m: int
     cpu_limit_m: int
     memory_request: str
@@ -80,7 +86,9 @@ SIZINGS = (
 @dataclass(frozen=True)
 class Capacity:
     sizing: Sizing
-    cpu_ms_per_request: Mapping[str, Any]  # bench.stats.spread, plus busy_runs
+    cpu_ms_per_request: Mapping[str, Any]  # plain calls: bench.stats.spread, plus busy_runs
+    cpu_ms_streaming: Mapping[str, Any]  # streamed calls, likewise
+    sized_cpu_ms: float  # the mix the pods are sized by (STREAMING_SHARE streamed)
     idle_ms_per_s: float  # what a pod burns with no request
     rps_per_core: int
     rps_per_pod: int
@@ -99,8 +107,10 @@ def plan(results: Mapping[str, Any]) -> list[Capacity]:
     figures, idle = cpu_figures(results), idle_ms_per_s(results)
     capacities = []
     for sizing in SIZINGS:
-        cpu = figures[sizing.measured]
-        cpu_ms = float(cpu["median"])
+        plain, streamed = figures[sizing.measured], figures[f"{sizing.measured}_streaming"]
+        cpu_ms = round(
+            (1 - STREAMING_SHARE) * plain["median"] + STREAMING_SHARE * streamed["median"], 3
+        )
         if cpu_ms <= 0:
             raise ValueError(f"{sizing.component}: no CPU time measured per request")
         # CPU ms a second a pod may use before the HPA adds one, less its idle burn.
@@ -114,7 +124,9 @@ def plan(results: Mapping[str, Any]) -> list[Capacity]:
         capacities.append(
             Capacity(
                 sizing=sizing,
-                cpu_ms_per_request=cpu,
+                cpu_ms_per_request=plain,
+                cpu_ms_streaming=streamed,
+                sized_cpu_ms=cpu_ms,
                 idle_ms_per_s=idle[sizing.measured],
                 rps_per_core=round(1000 / cpu_ms),
                 rps_per_pod=rps_per_pod,
@@ -154,12 +166,11 @@ END = "  # End of capacity."
 
 def values_block(capacity: Capacity) -> str:
     s = capacity.sizing
-    cpu = capacity.cpu_ms_per_request
     return "\n".join(
         [
             BEGIN,
-            f"  # ({cpu['median']} ms CPU a request, {capacity.rps_per_pod} requests/s a pod at "
-            f"{capacity.target_utilisation_pct}%); edit bench/capacity.py.",
+            f"  # ({capacity.sized_cpu_ms} ms CPU a request, {capacity.rps_per_pod} requests/s a "
+            f"pod at {capacity.target_utilisation_pct}%); edit bench/capacity.py.",
             "  resources:",
             f"    requests: {{cpu: {cpu_quantity(s.cpu_request_m)}, memory: {s.memory_request}}}",
             f"    limits: {{cpu: {cpu_quantity(s.cpu_limit_m)}, memory: {s.memory_limit}}}",
@@ -196,19 +207,24 @@ TABLE_END = "<!-- end of capacity table -->"
 
 
 def table(capacities: Sequence[Capacity], results: Mapping[str, Any]) -> str:
-    chain = cpu_figures(results)["chain"]
+    figures = cpu_figures(results)
+    chain, chain_streaming = figures["chain"], figures["chain_streaming"]
+    share = f"{STREAMING_SHARE:.0%}"
+    mixed = (1 - STREAMING_SHARE) * chain["median"] + STREAMING_SHARE * chain_streaming["median"]
     rows = [
         TABLE_BEGIN,
-        f"| component | CPU ms per request | idle CPU ms/s | requests/s per core "
-        f"| CPU request / limit | requests/s per pod at {TARGET_UTILISATION_PCT}% | pods for "
+        "| component | CPU ms per request, plain | streamed | sized at "
+        f"{share} streamed | idle CPU ms/s | requests/s per core | CPU request / limit "
+        f"| requests/s per pod at {TARGET_UTILISATION_PCT}% | pods for "
         + " | pods for ".join(f"{load:,}/s" for load in LOADS)
         + " | HPA min-max |",
-        "| --- " * (7 + len(LOADS)) + "|",
+        "| --- " * (9 + len(LOADS)) + "|",
     ]
     for c in capacities:
         s = c.sizing
         rows.append(
             f"| {s.component} | {describe(c.cpu_ms_per_request, '{:.3g}')} "
+            f"| {describe(c.cpu_ms_streaming, '{:.3g}')} | {c.sized_cpu_ms:.3g} "
             f"| {c.idle_ms_per_s:g} | {c.rps_per_core:,} "
             f"| {s.cpu_request_m}m / {s.cpu_limit_m}m | {c.rps_per_pod:,} | "
             + " | ".join(str(c.pods[load]) for load in LOADS)
@@ -216,13 +232,13 @@ def table(capacities: Sequence[Capacity], results: Mapping[str, Any]) -> str:
         )
     rows += [
         "",
-        f"The whole chain (gateway, its Redis, LiteLLM): {describe(chain, '{:.3g}')} ms CPU per "
-        f"request, {chain['median'] * PEAK / 1000:.1f} cores at {PEAK:,} requests/s before "
-        "the autoscaler's headroom. CPU per request is the requests' own (idle CPU "
-        "subtracted); a pod's budget at the target is its request's share less its idle "
-        "burn. Computed from `bench/results/latest.json`; the "
-        "HorizontalPodAutoscalers in `deploy/charts/platform` carry the same numbers "
-        "(`tests/manifests/test_capacity.py`).",
+        f"The whole chain (gateway, its Redis, LiteLLM): {describe(chain, '{:.3g}')} ms CPU "
+        f"per plain request, {describe(chain_streaming, '{:.3g}')} streamed; at {PEAK:,} "
+        f"requests/s, {share} streamed, {mixed * PEAK / 1000:.1f} cores before the "
+        "autoscaler's headroom. CPU per request is the requests' own (idle CPU subtracted); "
+        "a pod's budget at the target is its request's share less its idle burn. Computed "
+        "from `bench/results/latest.json`; the HorizontalPodAutoscalers in "
+        "`deploy/charts/platform` carry the same numbers (`tests/manifests/test_capacity.py`).",
         TABLE_END,
     ]
     return "\n".join(rows)

@@ -77,21 +77,33 @@ def cpu_figures(results: Mapping[str, Any]) -> dict[str, Any]:
         hop: figure(fixed[ALONE_TARGETS[hop]], _cpu(group, idle))
         for hop, group in ALONE_GROUPS.items()
     }
+    cpu["gateway_at_litellm_rate"] = figure(chain["gateway"], _cpu("gateway-direct", idle))
     cpu["gateway_in_chain"] = figure(chain["chain"], _cpu("gateway", idle))
     cpu["redis_in_chain"] = figure(chain["chain"], _cpu("redis", idle))
     # LiteLLM does the same work alone and behind the gateway (same metadata): both count.
     cpu["litellm"] = figure([*chain["litellm"], *chain["chain"]], _cpu("litellm", idle))
     cpu["chain"] = figure(chain["chain"], lambda r: sum(_cpu(g, idle)(r) for g in CHAIN_GROUPS))
+    # Streamed calls: the gateway alone at the streaming rate, LiteLLM and the chain through it.
+    stream = results["litellm_streaming"]
+    cpu["gateway_streaming"] = figure(results["streaming"]["gateway"], _cpu("gateway-direct", idle))
+    cpu["litellm_streaming"] = figure([*stream["litellm"], *stream["chain"]], _cpu("litellm", idle))
+    cpu["chain_streaming"] = figure(
+        stream["chain"], lambda r: sum(_cpu(g, idle)(r) for g in CHAIN_GROUPS)
+    )
     return cpu
 
 
 # Each figure's process groups, for their idle CPU (ms per second) beside it.
 FIGURE_GROUPS: dict[str, tuple[str, ...]] = {
     **{hop: (group,) for hop, group in ALONE_GROUPS.items()},
+    "gateway_at_litellm_rate": ("gateway-direct",),
     "gateway_in_chain": ("gateway",),
     "redis_in_chain": ("redis",),
     "litellm": ("litellm",),
     "chain": CHAIN_GROUPS,
+    "gateway_streaming": ("gateway-direct",),
+    "litellm_streaming": ("litellm",),
+    "chain_streaming": CHAIN_GROUPS,
 }
 
 
@@ -148,6 +160,13 @@ def noise(results: Mapping[str, Any]) -> dict[str, Any]:
         "max_others_cores": max((c["others_cores"] for c in cpu), default=0.0),
         "max_generator_lag_ms_p99": max(lags, default=0.0),
         "runs": len(runs),
+        "by_section": {
+            section: {
+                "runs": sum(1 for r in runs if r[0] == section),
+                "busy": sum(1 for r in runs if r[0] == section and r[3].get("busy")),
+            }
+            for section in dict.fromkeys(r[0] for r in runs)
+        },
         "busy": [
             {"section": s, "target": t, "run": i + 1, "reasons": run["busy"]}
             for s, t, i, run in runs

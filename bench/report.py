@@ -14,6 +14,7 @@ HEAD = (
     "| ratio p50 | x-gateway-overhead-ms p50 |\n| --- | --- | --- | --- | --- | --- "
     "| --- | --- | --- |"
 )
+LISTED_BUSY_RUNS = 12  # more than this and the report counts them per section instead
 LABELS = {
     "direct": "emulator, direct",
     "nginx": "nginx → emulator",
@@ -87,10 +88,14 @@ def _cpu_lines(derived: dict[str, Any]) -> list[str]:
         "nginx": "nginx, at the fixed rate",
         "python": "Python pass-through, at the fixed rate",
         "gateway": "gateway alone, at the fixed rate",
+        "gateway_at_litellm_rate": "gateway alone, at LiteLLM's rate",
         "gateway_in_chain": "gateway in the chain, at LiteLLM's rate",
         "redis_in_chain": "Redis (the gateway's rate limiter) in the chain",
         "litellm": "LiteLLM (alone and in the chain)",
         "chain": "the whole chain: gateway + Redis + LiteLLM",
+        "gateway_streaming": "gateway alone, streaming",
+        "litellm_streaming": "LiteLLM, streaming (alone and in the chain)",
+        "chain_streaming": "the whole chain, streaming",
     }
     lines = [
         "**CPU per request** (utime+stime of each process group from /proc over the "
@@ -184,7 +189,13 @@ def _noise_lines(derived: dict[str, Any]) -> list[str]:
         f"{noise['max_generator_lag_ms_p99']:.1f} ms."
         " Figures from such runs are marked (busy).",
     ]
-    if noise["busy"]:
+    if len(noise["busy"]) > LISTED_BUSY_RUNS:  # a machine busy throughout: counts, not a list
+        lines.append("")
+        lines += [
+            f"- {section}: {n['busy']} of {n['runs']} runs busy"
+            for section, n in noise["by_section"].items()
+        ]
+    elif noise["busy"]:
         lines.append("")
         lines += [
             f"- {b['section']} / {b['target']} run {b['run']}: {', '.join(b['reasons'])}"

@@ -28,6 +28,7 @@ from platform_deploy.config.files import REPO_ROOT
 
 BENCH_CLIENT = GatewayClient("bench", requests_per_minute=1_000_000_000)
 PROMPT = "Say hello to the benchmark."
+BENCH_DIRECT_REQUEST_ID = "bench-direct-request"
 
 
 def chat_request(
@@ -56,20 +57,20 @@ def gateway_metadata(session: str | None = None) -> dict[str, Any]:
     LiteLLM called directly does the same callback work as behind the gateway: the
     chain's latency over LiteLLM's is then the gateway's alone."""
     client = Client.model_validate(BENCH_CLIENT.file_entry())
-    return litellm_metadata(client, "bench-direct-request", None, session)
+    return litellm_metadata(client, BENCH_DIRECT_REQUEST_ID, None, session)
 
 
 def litellm_request(
     url: str, master_key: str, model: str = "groq-llama", stream: bool = False,
     session: str | None = None, **extra: Any,
 ) -> Request:  # fmt: skip
-    """A call straight to a LiteLLM proxy, carrying the gateway's metadata; `extra` goes
-    into the body (e.g. a parameter the provider does not take, for drop_params)."""
+    """A call straight to a LiteLLM proxy as the gateway makes it (its metadata, its
+    X-Request-Id header: gateway.upstream); `extra` goes into the body (e.g. a parameter
+    the provider does not take, for drop_params)."""
     request = chat_request(url, master_key, model, stream, metadata=gateway_metadata(session))
-    if not extra:
-        return request
     body = orjson.loads(request.body) | extra
-    return dataclasses.replace(request, body=orjson.dumps(body))
+    headers = {**request.headers, "X-Request-Id": BENCH_DIRECT_REQUEST_ID}
+    return dataclasses.replace(request, body=orjson.dumps(body), headers=headers)
 
 
 NGINX_CONF = """\

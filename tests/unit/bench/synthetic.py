@@ -44,6 +44,8 @@ def results(
     litellm_p50: Sequence[float] = (18.0, 19.0, 20.0),
     chain_p50: Sequence[float] = (18.5, 19.4, 20.2),
     litellm_cpu: float = 25.0,
+    litellm_stream_cpu: float = 50.0,
+    gateway_stream_cpu: float = 0.6,
 ) -> dict[str, Any]:
     """A whole run's `results`: three fixed-rate repeats, as many LiteLLM repeats as given."""
     alone = {"direct": "provider-emulator", "nginx": "nginx", "python": "python-passthrough"}
@@ -55,14 +57,18 @@ def results(
     chain_cpu = CHAIN_CPU | {"litellm": litellm_cpu}
     litellm_chain = {
         "direct": [run(1.0) for _ in litellm_p50],
+        "gateway": [run(2.0, cpu={"gateway-direct": 0.9}) for _ in litellm_p50],
         "litellm": [run(p, cpu={"litellm": litellm_cpu}) for p in litellm_p50],
         "chain": [run(p, cpu=chain_cpu) for p in chain_p50],
     }
     streaming = {t: [run(1.5, ttfb=1.5 + i) for _ in range(3)] for i, t in enumerate(fixed)}
+    streaming["gateway"] = [run(2.0, ttfb=2.0, cpu={"gateway-direct": gateway_stream_cpu})] * 3
+    stream_cpu = CHAIN_CPU | {"litellm": litellm_stream_cpu}
     litellm_streaming = {
         "direct": [run(1.6, ttfb=1.6)],
-        "litellm": [run(19.0, ttfb=18.0)],
-        "chain": [run(20.0, ttfb=19.0)],
+        "gateway": [run(2.2, ttfb=2.2)],
+        "litellm": [run(19.0, ttfb=18.0, cpu={"litellm": litellm_stream_cpu})],
+        "chain": [run(20.0, ttfb=19.0, cpu=stream_cpu)],
     }
     ladder = {"steps": [], "highest_rate_p99_under_50ms": 1300}
     langfuse = {

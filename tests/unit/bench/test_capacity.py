@@ -27,7 +27,14 @@ from .synthetic import results
 
 
 def test_pods_follow_from_the_cpu_per_request_the_request_and_the_target() -> None:
-    gateway, litellm = plan(results(gateway_cpu=(0.38, 0.40, 0.45), litellm_cpu=25.0))
+    # Streamed calls costing what plain ones do: the plain figures size alone.
+    raw = results(
+        gateway_cpu=(0.38, 0.40, 0.45),
+        gateway_stream_cpu=0.4,
+        litellm_cpu=25.0,
+        litellm_stream_cpu=25.0,
+    )
+    gateway, litellm = plan(raw)
     # 250m at 70% is 175 ms of CPU a second: 437 requests of 0.4 ms.
     assert (gateway.rps_per_pod, gateway.rps_per_core) == (437, 2500)
     assert dict(gateway.pods) == {100: 1, 1000: 3}
@@ -39,8 +46,16 @@ def test_pods_follow_from_the_cpu_per_request_the_request_and_the_target() -> No
     assert {c.target_utilisation_pct for c in (gateway, litellm)} == {70}
 
 
+def test_streamed_calls_weigh_in_by_their_share() -> None:
+    _, litellm = plan(results(litellm_cpu=20.0, litellm_stream_cpu=50.0))
+    assert capacity.STREAMING_SHARE == 0.5
+    assert litellm.sized_cpu_ms == 35.0  # half at 20 ms, half at 50
+    assert (litellm.rps_per_pod, litellm.max_replicas) == (20, 50)
+    assert litellm.cpu_ms_streaming["median"] == 50.0
+
+
 def test_a_pods_idle_cpu_comes_out_of_its_budget_and_out_of_each_request() -> None:
-    raw = results(gateway_cpu=(0.4,) * 3)
+    raw = results(gateway_cpu=(0.4,) * 3, gateway_stream_cpu=0.4)
     # 4 ms a second idle: over a 10 s run of 200 requests, 0.2 ms of each 0.4 ms figure.
     raw["idle"] = {"elapsed_s": 10.0, "cores": {"gateway-direct": 0.004}}
     gateway, _ = plan(raw)
@@ -57,7 +72,11 @@ def test_the_median_run_sizes_and_the_range_is_kept_beside_it() -> None:
 
 def test_values_are_rewritten_between_each_components_markers_only() -> None:
     text = VALUES.read_text()
-    capacities = plan(results(gateway_cpu=(0.5,), litellm_cpu=20.0))
+    capacities = plan(
+        results(
+            gateway_cpu=(0.5,), gateway_stream_cpu=0.5, litellm_cpu=20.0, litellm_stream_cpu=20.0
+        )
+    )
     written = write_values(text, capacities)
     values = yaml.safe_load(written)
     assert values["gateway"]["resources"]["requests"]["cpu"] == "250m"
@@ -83,7 +102,10 @@ def test_the_readme_table_is_replaced_between_its_markers() -> None:
     assert written.startswith(f"before\n{TABLE_BEGIN}\n| component |")
     assert written.endswith(f"{TABLE_END}\nafter\n")
     assert "old table" not in written
-    row = "| litellm | 25 (25 to 25, 6 runs) | 0 | 40 | 1000m / 1500m | 28 | 4 | 36 | 2-36 |"
+    row = (
+        "| litellm | 25 (25 to 25, 6 runs) | 50 (50 to 50, 2 runs) | 37.5 | 0 | 27 "
+        "| 1000m / 1500m | 18 | 6 | 56 | 2-56 |"
+    )
     assert row in written
     readme = README.read_text()
     assert TABLE_BEGIN in readme
