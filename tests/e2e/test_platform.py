@@ -66,9 +66,11 @@ class Platform:
     limited_key: str = field(repr=False)
 
 
-def _secret_data(limited: Callable[[str], tuple[str, str]]) -> tuple[dict[Any, Any], str, str]:
-    """(namespace, Secret) -> key -> value for every ci Secret, generated for this run; plus
-    the test client's key and the rate-limited client's key (added to the clients file)."""
+def _secret_data() -> tuple[dict[tuple[str, str], dict[str, str]], str, str]:
+    """(namespace, Secret) -> key -> value for every ci Secret, generated for this run as the
+    deploy engine generates them, with one client added to the clients file: a client of
+    RATE_LIMIT_RPM requests a minute, for the rate-limit test. Also the generated test
+    client's key and the added client's key."""
     inventory = load_inventory()
     generated = generate(inventory, secrets.token_bytes)
     data: dict[tuple[str, str], dict[str, str]] = {}
@@ -76,8 +78,10 @@ def _secret_data(limited: Callable[[str], tuple[str, str]]) -> tuple[dict[Any, A
         values = {key: generated.value(spec.name, key) for key in generated.keys(spec.name)}
         for namespace in spec.namespaces_in("ci"):
             data[(namespace, spec.name)] = dict(values)
-    clients, limited_key = limited(data[("default", "gateway-clients")]["clients.json"])
-    data[("default", "gateway-clients")]["clients.json"] = clients
+    clients = data[("default", "gateway-clients")]
+    clients["clients.json"], limited_key = with_extra_client(
+        clients["clients.json"], RATE_LIMITED_CLIENT, ["claude-sonnet"], RATE_LIMIT_RPM
+    )
     return data, generated.value("gateway-test-client", "api-key"), limited_key
 
 
@@ -99,9 +103,7 @@ def platform(
         detail.append(
             f"{len(deployments(manifests))} Deployments, {len(services(manifests))} Services"
         )
-    secret_data, client_key, limited_key = _secret_data(
-        lambda text: with_extra_client(text, RATE_LIMITED_CLIENT, ["claude-sonnet"], RATE_LIMIT_RPM)
-    )
+    secret_data, client_key, limited_key = _secret_data()
     redis_rendered = next(
         str(d["spec"]["template"]["spec"]["containers"][0]["image"])
         for d in deployments(render.releases["redis"])
