@@ -100,18 +100,30 @@ def dev(c: Context, real_providers: bool = False, ports: str = "", port_offset: 
         "out": "where the JSON goes; the .md summary and .png chart go beside it "
         "(default: bench/results/latest.json)",
         "quick": "a smoke run of a few seconds per step, not for publishing",
+        "litellm_settings": "LiteLLM settings to compare with the shipped config: all "
+        "(default), none, or comma-separated names from bench/litellm_settings.py",
+        "from_results": "measure nothing: rebuild the summary and chart from a run's JSON",
     }
 )
-def bench(c: Context, out: str = "", quick: bool = False) -> None:
+def bench(
+    c: Context,
+    out: str = "",
+    quick: bool = False,
+    litellm_settings: str = "",
+    from_results: str = "",
+) -> None:
     """Measure what nginx, a bare Python pass-through, the gateway and LiteLLM add to a call.
 
-    Each against the direct call, in one run. Needs nginx (Debian: nginx-light;
-    scripts/bootstrap.sh installs it). About 10 minutes.
+    Each against the direct call, in one run, with the CPU each hop spends per request and
+    LiteLLM's settings compared. Needs nginx (Debian: nginx-light; scripts/bootstrap.sh
+    installs it). About 30 minutes, on a machine that runs nothing else.
 
     → nox -s bench → bench/__main__.py
     """
     args = ["--out", out] if out else []
     args += ["--quick"] if quick else []
+    args += ["--litellm-settings", litellm_settings] if litellm_settings else []
+    args += ["--from-results", from_results] if from_results else []
     _nox(c, "bench", posargs=args)
 
 

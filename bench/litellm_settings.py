@@ -48,6 +48,7 @@ from bench.targets import litellm_request, litellm_variant
 from devstack.langfuse_receiver import ReceiverClient
 from devstack.processes import LOOPBACK, ManagedProcess
 from devstack.stack import LITELLM_CONFIG, MODELS, LocalStack
+from platform_deploy.helm.values import coalesce
 
 
 @dataclass(frozen=True)
@@ -96,22 +97,12 @@ CANDIDATES = (
 ALL_NAME = "all-of-the-above"
 
 
-def deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 def combined(candidates: Sequence[Candidate]) -> Candidate:
     """Every candidate at once: whether small gains add up."""
     config: dict[str, Any] = {}
     env: dict[str, str] = {}
     for candidate in candidates:
-        config = deep_merge(config, candidate.config)
+        config = coalesce(config, candidate.config)
         env |= candidate.env
     return Candidate(
         ALL_NAME,
@@ -140,7 +131,7 @@ def select(names: str) -> list[Candidate]:
 def write_config(candidate: Candidate, run_dir: Path, shipped: Path = LITELLM_CONFIG) -> Path:
     """The shipped config with the candidate's settings merged in (only os.environ/
     references in it, no secret values)."""
-    config = deep_merge(yaml.safe_load(shipped.read_text()), candidate.config)
+    config = coalesce(yaml.safe_load(shipped.read_text()), candidate.config)
     path = run_dir / f"litellm-{candidate.name}.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path

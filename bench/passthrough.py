@@ -55,7 +55,8 @@ class Passthrough:
                 return
 
     async def _forward(self, receive: Receive, send: Send) -> None:
-        assert self.session is not None
+        if self.session is None:  # made at lifespan start-up, before any request
+            raise RuntimeError("the pass-through got a request before its start-up")
         body: dict[str, Any] = orjson.loads(await read_body(receive, 1 << 20))
         body["metadata"] = {"passthrough": True}
         async with self.session.post(

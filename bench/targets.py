@@ -18,13 +18,11 @@ from gateway.forwarding import litellm_metadata
 from bench.loadgen import Request
 from devstack.processes import LOOPBACK, ManagedProcess, StackError, free_port
 from devstack.stack import (
-    GATEWAY_SOURCE,
     LITELLM_CONFIG,
     LITELLM_SERVER_ARGS,
     GatewayClient,
     LocalStack,
 )
-from platform_deploy.config.files import REPO_ROOT
 
 BENCH_CLIENT = GatewayClient("bench", requests_per_minute=1_000_000_000)
 PROMPT = "Say hello to the benchmark."
@@ -122,8 +120,7 @@ def passthrough_process(stack: LocalStack) -> tuple[ManagedProcess, int]:
     process = ManagedProcess(
         name="python-passthrough",
         argv=[sys.executable, "-m", "bench.passthrough", "--host", LOOPBACK, "--port", str(port)],
-        env={"PYTHONPATH": f"{REPO_ROOT}:{GATEWAY_SOURCE}",
-             "PASSTHROUGH_UPSTREAM": stack.emulator_url,
+        env={"PASSTHROUGH_UPSTREAM": stack.emulator_url,
              "PASSTHROUGH_UPSTREAM_KEY": stack.secrets.groq_api_key},
         log_path=stack.run_dir / "python-passthrough.log",
         ready_url=f"http://{LOOPBACK}:{port}/healthz",

@@ -36,7 +36,6 @@ from devstack.venvs import ensure_litellm_venv
 from platform_deploy.config.files import REPO_ROOT
 
 LITELLM_CONFIG = REPO_ROOT / "services" / "litellm" / "config.yaml"
-GATEWAY_SOURCE = REPO_ROOT / "services" / "gateway"
 # How LiteLLM is served, here as in its image (services/litellm/Dockerfile): its default,
 # uvicorn with one worker. In repeated bench runs Granian held the same 45-60 requests/s
 # with p99 < 50 ms on this machine for ~330 MB more; two workers no more per core.
