@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from gateway.app import Gateway
 from gateway.clients import ClientRegistry, ClientsFileError
 from gateway.ratelimit import RateLimiter, connect_redis
+from gateway.retry import RetryPolicy
 from gateway.settings import GatewaySettings
 from gateway.upstream import Upstream
 
@@ -43,6 +44,11 @@ def build(settings: GatewaySettings) -> Gateway:
         max_body_bytes=settings.max_body_bytes,
         stream_idle_timeout_s=settings.stream_idle_timeout_s,
         health_probe_interval_s=settings.health_probe_interval_s,
+        retry=RetryPolicy(
+            attempts=settings.upstream_attempts,
+            max_wait_s=settings.retry_max_wait_s,
+            budget_s=settings.retry_budget_s,
+        ),
     )
 
 

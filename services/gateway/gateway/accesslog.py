@@ -14,6 +14,7 @@ import orjson
 @dataclass(frozen=True, slots=True)
 class RequestRecord:
     request_id: str
+    api: str
     client: str
     model: str
     status: int
@@ -21,8 +22,12 @@ class RequestRecord:
     latency_ms: float
     upstream_ms: float | None
     overhead_ms: float | None
+    # LiteLLM calls made for this request (the gateway's retries: gateway/retry.py).
+    attempts: int
     prompt_tokens: int | None
     completion_tokens: int | None
+    # True when the tokens of a stream cut off before its usage are estimated (gateway/usage.py).
+    tokens_estimated: bool
     error: str | None
     dropped_fields: tuple[str, ...]
 

@@ -30,6 +30,11 @@ class Client(BaseModel):
     models: tuple[str, ...] = Field(min_length=1)
     requests_per_minute: int | None = Field(default=None, gt=0)
     tokens_per_minute: int | None = Field(default=None, gt=0)
+    # A request with a field that would not reach the provider (not part of the API, or one
+    # LiteLLM drops for this model: gateway/unsent_fields.py) is refused with a 400 naming
+    # it, instead of being served without it (and the field named in
+    # x-gateway-dropped-fields).
+    reject_unsent_fields: bool = False
 
     @field_validator("key_sha256")
     @classmethod
@@ -68,6 +73,8 @@ def client_for_key(
     models: Iterable[str],
     requests_per_minute: int | None = None,
     tokens_per_minute: int | None = None,
+    *,
+    reject_unsent_fields: bool = False,
 ) -> Client:
     """The clients-file entry that admits `key` (only its hash is kept), validated: the one
     way every producer of a clients file (mint, the deploy engine, devstack) makes one."""
@@ -77,13 +84,15 @@ def client_for_key(
         models=tuple(models),
         requests_per_minute=requests_per_minute,
         tokens_per_minute=tokens_per_minute,
+        reject_unsent_fields=reject_unsent_fields,
     )
 
 
 def clients_file(clients: Iterable[Client]) -> str:
-    """The clients file's text, as the gateway reads it (limits left out where unset)."""
+    """The clients file's text, as the gateway reads it (what is left at its default, such as
+    an unset limit, left out)."""
     document = ClientsFile(clients=tuple(clients))
-    return document.model_dump_json(indent=2, exclude_none=True) + "\n"
+    return document.model_dump_json(indent=2, exclude_defaults=True) + "\n"
 
 
 class ClientRegistry:

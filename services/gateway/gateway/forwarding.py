@@ -11,6 +11,7 @@ client's traces.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,18 +136,30 @@ MAX_ID_LENGTH = 256
 
 
 @dataclass(frozen=True, slots=True)
-class ChatRequest:
+class LlmRequest:
+    """A validated request of one of the gateway's LLM APIs, as it goes to LiteLLM."""
+
     model: str
     stream: bool
+    # What LiteLLM gets, but the metadata (upstream_body adds it).
     body: dict[str, Any]
+    # Fields the gateway itself keeps back: not part of the API, or set by the gateway.
     dropped_fields: tuple[str, ...]
+    # Where LiteLLM reads its metadata for this API (`litellm_metadata` for /v1/messages,
+    # whose `metadata` is Anthropic's own); None where nothing is traced (count_tokens).
+    metadata_field: str | None = "metadata"
+    # The end user the body names (chat's `user`, Anthropic's `metadata.user_id`).
+    end_user: str | None = None
+    # For a stream: whether the caller asked for the usage chunk (the gateway always asks
+    # LiteLLM for it, to count the tokens, and passes it on only then).
+    wants_usage: bool = True
 
 
 def _bad(message: str, param: str | None = None) -> GatewayError:
     return GatewayError(400, message, code="invalid_request", param=param)
 
 
-def parse_chat_request(payload: Any) -> ChatRequest:
+def parse_chat_request(payload: Any) -> LlmRequest:
     """Validate the parts the gateway relies on; OpenAI-known fields pass unexamined."""
     if not isinstance(payload, dict):
         raise _bad("the request body must be a JSON object (a chat completion request)")
@@ -171,7 +184,19 @@ def parse_chat_request(payload: Any) -> ChatRequest:
     stream = payload.get("stream") is True
     body = {k: v for k, v in payload.items() if k in OPENAI_CHAT_FIELDS}
     dropped = tuple(sorted(k for k in payload if k not in OPENAI_CHAT_FIELDS))
-    return ChatRequest(model=model, stream=stream, body=body, dropped_fields=dropped)
+    wants_usage = True
+    if stream:
+        # Every stream is asked for its usage, so that its tokens are counted (metrics, the
+        # log, tokens-per-minute limits); the relay drops the usage chunk for a caller that
+        # did not ask for it.
+        options = body.get("stream_options") or {}
+        wants_usage = options.get("include_usage") is True
+        body["stream_options"] = {**options, "include_usage": True}
+    user = body.get("user")
+    return LlmRequest(
+        model=model, stream=stream, body=body, dropped_fields=dropped,
+        end_user=user if isinstance(user, str) else None, wants_usage=wants_usage,
+    )  # fmt: skip
 
 
 def checked_id(value: str | None, header: str) -> str | None:
@@ -188,13 +213,32 @@ def litellm_metadata(
     request_id: str,
     user_id: str | None,
     session_id: str | None,
+    *,
+    model: str | None = None,
+    api: str = "chat.completions",
+    trace_id: str | None = None,
+    attempt: int = 1,
 ) -> dict[str, Any]:
-    """LiteLLM's request metadata, which its Langfuse callback turns into trace fields."""
+    """LiteLLM's request metadata, which its Langfuse callback turns into the trace.
+
+    One trace per caller request (`trace_id`, fresh unless given: the attempts of one
+    request share it), grouped into the caller's session by `session_id`. The generation
+    hangs under an observation id that nothing exports (`parent_observation_id`): Langfuse
+    then builds the trace from the `langfuse.trace.*` attributes alone, so the trace's
+    metadata is the gateway's `trace_metadata`, not LiteLLM's observation metadata (request
+    and provider headers); its trace view shows the generation at the top level. How
+    Langfuse 3.224.1 reads each attribute: README.md, "What Langfuse captures".
+    """
+    trace_id = trace_id or secrets.token_hex(16)
+    name = f"{api} {model}" if model else api
     metadata: dict[str, Any] = {
         "tags": [f"client:{client.name}"],
+        "trace_id": trace_id,
+        "parent_observation_id": trace_id[:16],
         "trace_name": f"gateway/{client.name}",
-        "trace_metadata": {"client": client.name, "gateway_request_id": request_id},
-        "gateway_request_id": request_id,
+        "generation_name": name if attempt == 1 else f"{name} (attempt {attempt})",
+        "trace_metadata": {"client": client.name, "request_id": request_id, "api": api}
+        | ({"model": model} if model else {}),
     }
     if user_id is not None:
         metadata["trace_user_id"] = user_id
@@ -203,15 +247,8 @@ def litellm_metadata(
     return metadata
 
 
-def upstream_body(
-    request: ChatRequest,
-    client: Client,
-    request_id: str,
-    user_header: str | None,
-    session_id: str | None,
-) -> dict[str, Any]:
-    body_user = request.body.get("user")
-    user_id = user_header or (body_user if isinstance(body_user, str) else None)
-    return request.body | {
-        "metadata": litellm_metadata(client, request_id, checked_id(user_id, "user"), session_id)
-    }
+def upstream_body(request: LlmRequest, metadata: dict[str, Any]) -> dict[str, Any]:
+    """The body LiteLLM gets: the request's, with the gateway's metadata where LiteLLM reads it."""
+    if request.metadata_field is None:
+        return request.body
+    return request.body | {request.metadata_field: metadata}

@@ -44,7 +44,7 @@ class Metrics:
             registry=r,
         )
         self.in_flight = Gauge(
-            "gateway_requests_in_flight", "Chat completions being served now.", registry=r
+            "gateway_requests_in_flight", "LLM calls being served now.", registry=r
         )
         self.rate_limited = Counter(
             "gateway_rate_limited",
@@ -57,9 +57,15 @@ class Metrics:
             "Requests decided without the rate limiter because Redis was unreachable.",
             registry=r,
         )
+        self.retries = Counter(
+            "gateway_upstream_retries",
+            "LiteLLM calls made again after the status of the one before (0: unreachable).",
+            ["model", "status"],
+            registry=r,
+        )
         self.tokens = Counter(
             "gateway_tokens",
-            "Tokens used, where the response reported usage.",
+            "Tokens used: as the answer reported them, estimated for a stream cut off before.",
             ["client", "model", "kind"],
             registry=r,
         )

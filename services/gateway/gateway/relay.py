@@ -1,121 +1,177 @@
-"""Relaying LiteLLM's answer to the caller: whole answers, streams chunk by chunk (ending with
-an error event when LiteLLM stalls or cuts off), LiteLLM's errors in OpenAI's shape, and the
-usage each answer reports."""
+"""Relaying LiteLLM's answer to the caller: whole answers, streams event by event (ending with
+an error event when LiteLLM stalls or cuts off), LiteLLM's errors as the caller's API shapes
+them, the gateway's retries (gateway/retry.py), and the usage each answer reports."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
 import orjson
 
+from gateway.apis import Api
 from gateway.asgi import Send, raw_headers
-from gateway.errors import GatewayError, error_body
+from gateway.errors import GatewayError, stream_end
 from gateway.exchange import Exchange, ms
+from gateway.forwarding import LlmRequest
+from gateway.metrics import Metrics
+from gateway.retry import RetryPolicy, retry_after_seconds
+from gateway.streams import StreamReader, stream_reader
 from gateway.upstream import Upstream, broken, timed_out
+from gateway.upstream_errors import upstream_error, upstream_retry_after
 
-log = logging.getLogger("gateway")
-
-_SSE_DONE = b"data: [DONE]\n\n"
-_STREAM_TAIL_BYTES = 8192
+# The body of attempt n (1, 2, ...): the attempts of one request differ in their metadata.
+PayloadFor = Callable[[int], bytes]
 
 
 @dataclass
 class Relay:
     upstream: Upstream
     stream_idle_timeout_s: float
+    retry: RetryPolicy
+    metrics: Metrics
 
-    async def forward(self, payload: bytes, exchange: Exchange, send: Send) -> None:
-        sent_upstream = time.perf_counter()
-        response = await self.upstream.post_chat(payload, exchange.request_id)
-        try:
-            if exchange.stream and response.status == 200:
-                headers_in = time.perf_counter()
-                exchange.upstream_s = headers_in - sent_upstream
-                await self._relay_stream(response, exchange, send, headers_in)
+    async def forward(
+        self, api: Api, request: LlmRequest, payload_for: PayloadFor, exchange: Exchange,
+        send: Send,
+    ) -> None:  # fmt: skip
+        first_attempt = time.perf_counter()
+        while True:
+            exchange.attempts += 1
+            error = await self._attempt(api, request, payload_for(exchange.attempts), exchange,
+                                        send)  # fmt: skip
+            if error is None:
                 return
-            await self._relay_whole(response, exchange, send, sent_upstream)
+            status, retry_after, failure = error
+            wait = self.retry.wait_before_retry(
+                exchange.attempts, status, retry_after, time.perf_counter() - first_attempt
+            )
+            if wait is None:
+                raise failure
+            self.metrics.retries.labels(exchange.model or "-", str(status)).inc()
+            exchange.retry_wait_s += wait
+            await asyncio.sleep(wait)
+
+    async def _attempt(
+        self, api: Api, request: LlmRequest, payload: bytes, exchange: Exchange, send: Send
+    ) -> tuple[int, float | None, GatewayError] | None:
+        """One LiteLLM call: None once the caller has its answer, else (status, the
+        provider's Retry-After, the error) for the retry policy (status 0: unreachable)."""
+        sent = time.perf_counter()
+        try:
+            response = await self.upstream.post(api.path, payload, exchange.request_id)
+        except GatewayError as error:
+            exchange.upstream_s += time.perf_counter() - sent
+            if error.code == "upstream_unavailable":
+                return 0, None, error
+            raise
+        try:
+            if response.status == 200 and exchange.stream:
+                exchange.upstream_s += time.perf_counter() - sent
+                await self._relay_stream(response, api, request, exchange, send)
+                return None
+            body = await self._read(response)
+            exchange.upstream_s += time.perf_counter() - sent
+            if response.status != 200:
+                retry_after = retry_after_seconds(upstream_retry_after(response.headers))
+                return (
+                    response.status,
+                    retry_after,
+                    upstream_error(response.status, response.headers, body),
+                )
+            await self._relay_whole(response, body, exchange, send)
+            return None
         finally:
             # A response read to its end returns its connection to the pool; anything else
             # (a caller gone, a stalled or broken stream) closes it, so LiteLLM sees the
             # disconnect and stops working on an answer nobody will read.
-            if exchange.finished and not exchange.error_code:
+            if (exchange.finished and not exchange.error_code) or response.content.at_eof():
                 response.release()
             else:
                 response.close()
 
-    async def _relay_whole(
-        self, response: aiohttp.ClientResponse, exchange: Exchange, send: Send, sent: float
-    ) -> None:
+    async def _read(self, response: aiohttp.ClientResponse) -> bytes:
         try:
             async with asyncio.timeout(self.upstream.timeout_s):
-                body = await response.read()
+                return await response.read()
         except TimeoutError:
             raise timed_out(self.upstream.timeout_s) from None
         except aiohttp.ClientError:
             raise broken() from None
-        received = time.perf_counter()
-        exchange.upstream_s = received - sent
-        if response.status != 200:
-            raise _upstream_error(response, body)
+
+    async def _relay_whole(
+        self, response: aiohttp.ClientResponse, body: bytes, exchange: Exchange, send: Send
+    ) -> None:
         exchange.usage = _usage_of(body)
         exchange.status = 200
-        exchange.overhead_s = (sent - exchange.started) + (time.perf_counter() - received)
+        _set_overhead(exchange)
         await start_response(send, exchange, 200, response.content_type, len(body))
         await send({"type": "http.response.body", "body": body})
         exchange.finished = True
 
     async def _relay_stream(
-        self, response: aiohttp.ClientResponse, exchange: Exchange, send: Send, headers_in: float
-    ) -> None:
-        """Pass each chunk on as it arrives; end with an error event if LiteLLM stalls."""
+        self, response: aiohttp.ClientResponse, api: Api, request: LlmRequest,
+        exchange: Exchange, send: Send,
+    ) -> None:  # fmt: skip
+        """Pass each event on as it arrives; end with an error event if LiteLLM stalls."""
+        reader = stream_reader(api.shape, hide_usage=not request.wants_usage)
+        exchange.stream_reader = reader
         exchange.status = 200
-        exchange.overhead_s = (headers_in - exchange.started) - (exchange.upstream_s or 0.0)
-        exchange.overhead_s += time.perf_counter() - headers_in
         # Whatever of the stream came with LiteLLM's headers goes out right after ours,
         # without another turn of the event loop.
         try:
             chunk = response.content.read_nowait()
         except aiohttp.ClientError:
             chunk = b""  # the loop below meets the same error and ends the stream saying so
+        _set_overhead(exchange)
         await start_response(send, exchange, 200, "text/event-stream")
-        tail = b""
         while True:
             if chunk:
-                tail = (tail + chunk)[-_STREAM_TAIL_BYTES:]
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                events = reader.feed(chunk)
+                if events:
+                    await send({"type": "http.response.body", "body": events, "more_body": True})
             try:
                 async with asyncio.timeout(self.stream_idle_timeout_s):
                     chunk = await response.content.readany()
             except TimeoutError:
-                exchange.error_code = "stream_idle_timeout"
                 message = f"no data from LiteLLM for {self.stream_idle_timeout_s:g} s"
-                await _send_stream_error(send, message, "upstream_timeout")
+                await _end_stream(send, exchange, reader, message, "upstream_timeout", 504)
                 return
             except aiohttp.ClientError:
-                exchange.error_code = "stream_broken"
-                await _send_stream_error(
-                    send, "LiteLLM closed the stream before it finished", "upstream_closed"
-                )
+                message = "LiteLLM closed the stream before it finished"
+                await _end_stream(send, exchange, reader, message, "upstream_closed", 502)
                 return
             if not chunk:
                 break
-        if not tail.rstrip().endswith(_SSE_DONE.rstrip()):
+        exchange.usage = reader.usage
+        if reader.state == "open":
             # The connection ended cleanly but the stream did not: say so, or the caller
             # cannot tell a cut-off answer from a complete one.
-            exchange.error_code = "stream_truncated"
-            await _send_stream_error(
-                send, "LiteLLM ended the stream before it finished", "upstream_closed"
-            )
+            message = "LiteLLM ended the stream before it finished"
+            await _end_stream(send, exchange, reader, message, "stream_truncated", 502)
             return
+        if reader.state == "broken":
+            exchange.error_code = "provider_stream_broken"  # its error event is already sent
         await send({"type": "http.response.body", "body": b""})
         exchange.finished = True
-        exchange.usage = _stream_usage(tail)
+
+
+def _set_overhead(exchange: Exchange) -> None:
+    """The gateway's own time before the answer starts: all of it but LiteLLM's and the waits."""
+    waited = exchange.upstream_s + exchange.retry_wait_s
+    exchange.overhead_s = max(0.0, time.perf_counter() - exchange.started - waited)
+
+
+async def _end_stream(
+    send: Send, exchange: Exchange, reader: StreamReader, message: str, code: str, status: int
+) -> None:
+    exchange.error_code = code
+    exchange.usage = reader.usage
+    await send({"type": "http.response.body", "body": stream_end(reader.shape, message, code,
+                                                                   status)})  # fmt: skip
 
 
 async def start_response(
@@ -145,66 +201,9 @@ async def start_response(
     )
 
 
-def _upstream_error(response: aiohttp.ClientResponse, body: bytes) -> GatewayError:
-    """LiteLLM's error, in OpenAI's shape, with the status the caller should see."""
-    message, type_, code = f"LiteLLM answered {response.status}", "server_error", None
-    with contextlib.suppress(orjson.JSONDecodeError, AttributeError, TypeError):
-        error = orjson.loads(body)["error"]
-        message = str(error.get("message") or message)
-        type_ = str(error.get("type") or type_)
-        code = str(error["code"]) if error.get("code") is not None else None
-    status = response.status
-    headers: dict[str, str] = {}
-    if status in (401, 403):
-        # LiteLLM refused the gateway's own key: a misconfiguration, not the caller's fault.
-        log.error("LiteLLM refused the gateway's master key (status %d)", status)
-        return GatewayError(
-            502,
-            "the gateway could not authenticate to LiteLLM",
-            type_="server_error",
-            code="upstream_auth",
-        )
-    if status == 429:
-        # LiteLLM passes the provider's own header on as llm_provider-retry-after.
-        retry_after = response.headers.get("retry-after") or response.headers.get(
-            "llm_provider-retry-after"
-        )
-        headers["retry-after"] = (
-            retry_after if retry_after is not None and retry_after.isdigit() else "1"
-        )
-    return GatewayError(status, message, type_=type_, code=code, headers=headers, upstream=True)
-
-
-async def _send_stream_error(send: Send, message: str, code: str) -> None:
-    event = b"data: " + error_body(message, "server_error", code) + b"\n\n"
-    await send({"type": "http.response.body", "body": event + _SSE_DONE})
-
-
-def _usage_of(body: bytes) -> dict[str, Any] | None:
+def _usage_of(body: bytes) -> dict[str, object] | None:
     try:
         usage = orjson.loads(body).get("usage")
     except (orjson.JSONDecodeError, AttributeError):
         return None
     return usage if isinstance(usage, dict) else None
-
-
-def _stream_usage(tail: bytes) -> dict[str, Any] | None:
-    """The usage of a stream: its last `data:` event that carries one (include_usage)."""
-    for event in reversed(tail.split(b"\n\n")):
-        if not event.startswith(b"data: {") or b'"usage"' not in event:
-            continue
-        with contextlib.suppress(orjson.JSONDecodeError):
-            usage = orjson.loads(event[6:]).get("usage")
-            if isinstance(usage, dict):
-                return usage
-    return None
-
-
-def token_counts(usage: dict[str, Any] | None) -> dict[str, int]:
-    if not usage:
-        return {}
-    counts = {
-        "prompt": usage.get("prompt_tokens"),
-        "completion": usage.get("completion_tokens"),
-    }
-    return {k: v for k, v in counts.items() if isinstance(v, int) and v >= 0}

@@ -38,6 +38,11 @@ class GatewaySettings(BaseSettings):
     # Longest silence between two chunks of a stream before it ends with an error event.
     stream_idle_timeout_s: float = Field(60.0, gt=0)
     upstream_max_connections: int = Field(512, gt=0)
+    # The one retry layer (gateway/retry.py): LiteLLM calls per request at most; the longest
+    # Retry-After waited for; and how long after the first attempt a retry may still start.
+    upstream_attempts: int = Field(2, ge=1, le=5)
+    retry_max_wait_s: float = Field(4.0, ge=0)
+    retry_budget_s: float = Field(10.0, ge=0)
 
     # SIGTERM: stop accepting, let in-flight requests finish within this bound, exit.
     shutdown_grace_s: float = Field(20.0, ge=0)

@@ -14,7 +14,6 @@ import aiohttp
 
 from gateway.errors import GatewayError
 
-CHAT_PATH = "/v1/chat/completions"
 # Below uvicorn's default keep-alive (5 s) in front of LiteLLM, so the pool never reuses a
 # connection that LiteLLM is about to close under it.
 KEEPALIVE_S = 4.0
@@ -89,8 +88,8 @@ class Upstream:
             raise RuntimeError("Upstream.start() was not awaited")
         return self._session
 
-    async def post_chat(self, body: bytes, request_id: str) -> aiohttp.ClientResponse:
-        """POST a chat completion; returns once LiteLLM's status and headers arrived."""
+    async def post(self, path: str, body: bytes, request_id: str) -> aiohttp.ClientResponse:
+        """POST to one of LiteLLM's LLM endpoints; returns once its status and headers arrived."""
         headers: Mapping[str, str] = {
             "authorization": self._auth,
             "content-type": "application/json",
@@ -98,9 +97,7 @@ class Upstream:
         }
         try:
             async with asyncio.timeout(self.timeout_s):
-                return await self.session.post(
-                    self.base_url + CHAT_PATH, data=body, headers=headers
-                )
+                return await self.session.post(self.base_url + path, data=body, headers=headers)
         except TimeoutError:
             raise timed_out(self.timeout_s) from None
         except aiohttp.ClientConnectorError:

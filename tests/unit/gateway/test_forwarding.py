@@ -7,7 +7,13 @@ from typing import Any
 import pytest
 from gateway.clients import Client
 from gateway.errors import GatewayError
-from gateway.forwarding import OPENAI_CHAT_FIELDS, checked_id, parse_chat_request, upstream_body
+from gateway.forwarding import (
+    OPENAI_CHAT_FIELDS,
+    checked_id,
+    litellm_metadata,
+    parse_chat_request,
+    upstream_body,
+)
 
 CLIENT = Client(name="search", key_sha256="0" * 64, models=("claude-sonnet",))
 
@@ -29,20 +35,54 @@ def test_only_openai_fields_pass_and_the_rest_are_named() -> None:
     assert "metadata" not in OPENAI_CHAT_FIELDS
 
 
-def test_the_gateway_writes_the_metadata() -> None:
+def test_the_gateway_writes_the_metadata_langfuse_reads() -> None:
     request = parse_chat_request(body(user="body-user", metadata={"session_id": "theirs"}))
-    sent = upstream_body(request, CLIENT, "req-1", None, "sess-1")
-    assert sent["metadata"] == {
+    assert request.end_user == "body-user"
+    metadata = litellm_metadata(
+        CLIENT, "req-1", "user-9", "sess-1", model="claude-sonnet", trace_id="ab" * 16
+    )
+    assert metadata == {
         "tags": ["client:search"],
+        # One trace per request; the generation under an observation nothing exports, so
+        # that Langfuse takes the trace's metadata from trace_metadata alone.
+        "trace_id": "ab" * 16,
+        "parent_observation_id": "ab" * 8,
         "trace_name": "gateway/search",
-        "trace_metadata": {"client": "search", "gateway_request_id": "req-1"},
-        "gateway_request_id": "req-1",
-        "trace_user_id": "body-user",
+        "generation_name": "chat.completions claude-sonnet",
+        "trace_metadata": {"client": "search", "request_id": "req-1",
+                           "api": "chat.completions", "model": "claude-sonnet"},
+        "trace_user_id": "user-9",
         "session_id": "sess-1",
-    }
-    header_user = upstream_body(request, CLIENT, "req-1", "header-user", None)["metadata"]
-    assert header_user["trace_user_id"] == "header-user"
-    assert "session_id" not in header_user
+    }  # fmt: skip
+    sent = upstream_body(request, metadata)
+    assert sent["metadata"] is metadata
+    assert sent["user"] == "body-user"
+    anonymous = litellm_metadata(CLIENT, "req-2", None, None, attempt=2)
+    assert "trace_user_id" not in anonymous
+    assert "session_id" not in anonymous
+    assert anonymous["generation_name"] == "chat.completions (attempt 2)"
+
+
+def test_every_request_is_its_own_trace_unless_it_is_an_attempt_of_one() -> None:
+    first, second = (litellm_metadata(CLIENT, "req", None, "sess") for _ in range(2))
+    assert first["trace_id"] != second["trace_id"]
+    assert len(first["trace_id"]) == 32
+    assert int(first["trace_id"], 16)
+    again = litellm_metadata(CLIENT, "req", None, "sess", trace_id=first["trace_id"], attempt=2)
+    assert again["trace_id"] == first["trace_id"]
+    assert again["parent_observation_id"] == first["parent_observation_id"]
+
+
+@pytest.mark.parametrize(
+    ("options", "wants_usage"),
+    [(None, False), ({"include_usage": False}, False), ({"include_usage": True}, True)],
+)
+def test_every_stream_asks_for_its_usage(options: Any, wants_usage: bool) -> None:
+    extra = {} if options is None else {"stream_options": options}
+    request = parse_chat_request(body(stream=True, **extra))
+    assert request.body["stream_options"] == {"include_usage": True}
+    assert request.wants_usage is wants_usage
+    assert "stream_options" not in parse_chat_request(body()).body
 
 
 @pytest.mark.parametrize(
