@@ -4,7 +4,9 @@ what is checked, what is forwarded, what Langfuse learns, what is logged."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
+from typing import Any
 
 import httpx
 import openai
@@ -18,6 +20,19 @@ from tests.integration.gateway_calls import auth, chat_body, metric_value, post_
 pytestmark = pytest.mark.integration
 
 FULL = CLIENTS["full"]
+
+
+def access_log_line(stack: LocalStack, request_id: str, timeout_s: float = 5.0) -> dict[str, Any]:
+    """The gateway's access-log line of one request (written just after the answer's last byte)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        log = stack.processes["gateway"].log_path.read_text().splitlines()
+        lines = [json.loads(line) for line in log if f'"request_id":"{request_id}"' in line]
+        if lines or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    (line,) = lines
+    return line
 
 
 def assert_openai_error(response: httpx.Response, status: int, code: str) -> None:
@@ -59,6 +74,32 @@ def test_models_lists_what_the_client_may_use(stack: LocalStack) -> None:
     assert models("full") == ["claude-sonnet", "groq-llama"]
     assert models("claude_only") == ["claude-sonnet"]
     assert httpx.get(f"{stack.gateway_url}/v1/models").status_code == 401
+
+
+def test_a_model_is_retrieved_only_by_a_client_that_may_use_it(stack: LocalStack) -> None:
+    """The SDK's models.retrieve (GET /v1/models/{id}); 404 as OpenAI answers an unknown one."""
+    sdk = openai.OpenAI(base_url=f"{stack.gateway_url}/v1", api_key=FULL.key, max_retries=0)
+    model = sdk.models.retrieve("groq-llama")
+    assert (model.id, model.object, model.owned_by) == ("groq-llama", "model", "shared-ai-gateway")
+    claude_only = openai.OpenAI(base_url=f"{stack.gateway_url}/v1",
+                                api_key=CLIENTS["claude_only"].key, max_retries=0)  # fmt: skip
+    for client, name in ((claude_only, "groq-llama"), (sdk, "no-such-model")):
+        with pytest.raises(openai.NotFoundError) as raised:
+            client.models.retrieve(name)
+        assert raised.value.code == "model_not_found"
+        assert name in raised.value.message
+    response = httpx.get(f"{stack.gateway_url}/v1/models/groq-llama")
+    assert_openai_error(response, 401, "invalid_api_key")
+
+
+def test_the_key_may_come_as_x_api_key(stack: LocalStack) -> None:
+    """Anthropic's SDK sends `x-api-key`; it is accepted beside `Authorization: Bearer`."""
+    response = post_chat(
+        stack, None, chat_body("groq-llama", "hi"), headers={"x-api-key": FULL.key}
+    )
+    assert response.status_code == 200, response.text
+    wrong = post_chat(stack, None, chat_body("groq-llama", "hi"), headers={"x-api-key": "sk-gw-x"})
+    assert_openai_error(wrong, 401, "invalid_api_key")
 
 
 @pytest.mark.parametrize(
@@ -139,8 +180,9 @@ def test_steering_fields_are_dropped_and_openai_fields_pass(stack: LocalStack) -
     # Answered by the emulator behind LiteLLM: not mocked, not redirected.
     assert response.json()["choices"][0]["message"]["content"].startswith("Emulated reply")
     dropped = response.headers["x-gateway-dropped-fields"].split(",")
+    # The gateway's own drops, and `seed`, which LiteLLM drops for Anthropic.
     assert dropped == sorted(
-        ["api_base", "base_url", "api_key", "mock_response", "fallbacks", "langfuse_host"]
+        ["api_base", "base_url", "api_key", "mock_response", "fallbacks", "langfuse_host", "seed"]
     )
 
 
@@ -163,8 +205,15 @@ def test_langfuse_sees_the_session_user_and_client_the_gateway_attached(
     assert "client:test-full" in attributes["langfuse.trace.tags"]
     assert "client:admin" not in attributes["langfuse.trace.tags"]
     assert attributes["langfuse.trace.name"] == "gateway/test-full"
-    assert attributes["langfuse.trace.metadata.client"] == "test-full"
-    assert attributes["langfuse.trace.metadata.gateway_request_id"] == "trace-req-1"
+    trace_metadata = {
+        key.removeprefix("langfuse.trace.metadata."): value
+        for key, value in attributes.items()
+        if key.startswith("langfuse.trace.metadata.")
+    }
+    assert trace_metadata == {
+        "client": "test-full", "request_id": "trace-req-1", "model": "groq-llama",
+        "api": "chat.completions",
+    }  # fmt: skip
     assert "someone-elses-session" not in json.dumps(span)
 
 
@@ -200,16 +249,16 @@ def test_access_log_has_one_line_per_request_and_no_prompt_or_key(stack: LocalSt
         stack, FULL, chat_body("claude-sonnet", secret_prompt), headers={"X-Request-Id": request_id}
     )
     assert response.status_code == 200
+    record = access_log_line(stack, request_id)
     log = stack.processes["gateway"].log_path.read_text()
-    lines = [json.loads(line) for line in log.splitlines() if request_id in line]
-    assert len(lines) == 1
-    record = lines[0]
     assert record["client"] == "test-full"
     assert record["status"] == 200
     assert record["prompt_tokens"] > 0
     assert record["completion_tokens"] > 0
     assert record["upstream_ms"] > 0
     assert record["overhead_ms"] >= 0
+    assert (record["api"], record["attempts"], record["tokens_estimated"]) == (
+        "chat.completions", 1, False)  # fmt: skip
     assert secret_prompt not in log
     for client in CLIENTS.values():
         assert client.key not in log
