@@ -27,12 +27,15 @@ def access_log_line(stack: LocalStack, request_id: str, timeout_s: float = 5.0) 
     deadline = time.monotonic() + timeout_s
     while True:
         log = stack.processes["gateway"].log_path.read_text().splitlines()
-        lines = [json.loads(line) for line in log if f'"request_id":"{request_id}"' in line]
+        lines: list[dict[str, Any]] = [
+            json.loads(line) for line in log if f'"request_id":"{request_id}"' in line
+        ]
         if lines or time.monotonic() > deadline:
             break
         time.sleep(0.05)
     (line,) = lines
-    return line
+    record: dict[str, Any] = line
+    return record
 
 
 def assert_openai_error(response: httpx.Response, status: int, code: str) -> None:

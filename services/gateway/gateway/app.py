@@ -207,6 +207,8 @@ class Gateway:
             if scope["method"] != "POST":
                 raise GatewayError(405, f"use POST for {api.path}", code="method")
             if api.shape == "anthropic":
+                # Where Anthropic's SDK reads the request id (`_request_id`, errors' request_id).
+                exchange.extra_headers["request-id"] = exchange.request_id
                 checked_version(headers.get(b"anthropic-version"))
             client = exchange.client = self._authenticate(headers)
             request = api.parse(await self._read_json_body(headers, receive))
