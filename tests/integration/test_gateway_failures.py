@@ -50,8 +50,15 @@ def test_upstream_errors_reach_the_caller_in_openai_shape(
     response = post_chat(stack, FULL, body)
     assert response.status_code == status, response.text
     error = response.json()["error"]
+    # The provider's own message, without LiteLLM's wrapping ("litellm.InternalServerError:
+    # ... AnthropicException - {...} ... No fallback was attempted.").
+    assert error["message"].startswith("Anthropic: ")
     assert "emulated" in error["message"].lower()
+    assert "litellm" not in error["message"].lower()
+    assert "fallback" not in error["message"]
     assert set(error) == {"message", "type", "param", "code"}
+    assert response.headers["x-gateway-error-source"] == "upstream"
+    assert response.headers["x-should-retry"] == "false"
 
 
 def test_upstream_429_is_429_with_retry_after(stack: LocalStack) -> None:

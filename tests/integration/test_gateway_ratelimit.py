@@ -4,14 +4,18 @@ Redis outage changes no response."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+import redis
+from gateway.ratelimit import tokens_key
 
 from devstack.stack import LocalStack
 from tests.integration.conftest import CLIENTS
-from tests.integration.gateway_calls import chat_body, metric_value, post_chat
+from tests.integration.gateway_calls import auth, chat_body, metric_value, post_chat
+from tests.integration.test_gateway_api import access_log_line
 
 pytestmark = pytest.mark.integration
 
@@ -89,3 +93,51 @@ def test_redis_stopped_mid_run_changes_no_response(stack: LocalStack) -> None:
     # Once Redis is back, limits apply again (after the one-second back-off).
     time.sleep(1.2)
     assert "x-ratelimit-remaining-requests" in post_chat(stack, generous, body).headers
+
+
+@pytest.fixture
+def fresh_token_window(stack: LocalStack) -> Iterator[redis.Redis]:
+    """The tokens client's one-minute window emptied before and after (tests share the client)."""
+    client = redis.Redis(host="127.0.0.1", port=stack.ports.redis,
+                         password=stack.secrets.redis_password)  # fmt: skip
+    key = tokens_key(CLIENTS["tokens"].name)
+    client.delete(key)
+    yield client
+    client.delete(key)
+    client.close()
+
+
+def _stream(stack: LocalStack, api: str) -> httpx.Response:
+    """A whole stream, the caller not asking for its usage."""
+    client = CLIENTS["tokens"]
+    if api == "chat":
+        url, headers = "/v1/chat/completions", auth(client)
+        body = chat_body("claude-sonnet", "hi", stream=True)
+    else:
+        url, headers = "/v1/messages", {"x-api-key": client.key, "anthropic-version": "2023-06-01"}
+        body = {"model": "groq-llama", "max_tokens": 256, "stream": True,
+                "messages": [{"role": "user", "content": "hi"}]}  # fmt: skip
+    with httpx.stream("POST", f"{stack.gateway_url}{url}", json=body, headers=headers,
+                      timeout=30) as response:  # fmt: skip
+        response.read()
+    return response
+
+
+def test_streams_are_refused_by_tokens_per_minute_as_whole_answers(
+    stack: LocalStack, fresh_token_window: redis.Redis
+) -> None:
+    """Before, a stream without include_usage counted 0 tokens: a client limited to 60 a
+    minute streamed 8 answers of ~30 tokens unrefused. Now every stream is counted."""
+    limit, used, outcomes = 60, 0, []
+    for api in ("chat", "messages", "chat", "messages", "chat"):
+        response = _stream(stack, api)
+        outcomes.append((used, response.status_code))
+        if response.status_code == 200:
+            assert "usage" not in response.text or api == "messages"  # not asked for
+            record = access_log_line(stack, response.headers["x-request-id"])
+            assert record["tokens_estimated"] is False
+            used += record["prompt_tokens"] + record["completion_tokens"]
+        time.sleep(0.3)  # token usage is recorded just after each answer
+    assert outcomes == [(u, 200 if u < limit else 429) for u, _ in outcomes]
+    assert [status for _, status in outcomes].count(200) == 3
+    assert int(fresh_token_window.get(tokens_key(CLIENTS["tokens"].name)) or 0) == used

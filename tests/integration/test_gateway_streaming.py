@@ -4,8 +4,10 @@ stream ends with an error event."""
 from __future__ import annotations
 
 import itertools
+import math
 import socket
 import time
+import uuid
 
 import httpx
 import orjson
@@ -14,6 +16,7 @@ import pytest
 from devstack.stack import LocalStack
 from tests.integration.conftest import CLIENTS, STREAM_IDLE_TIMEOUT_S
 from tests.integration.gateway_calls import auth, chat_body, emulator_stats
+from tests.integration.test_gateway_api import access_log_line
 
 pytestmark = pytest.mark.integration
 
@@ -87,3 +90,49 @@ def test_a_stalled_stream_ends_with_an_error_event(stack: LocalStack) -> None:
     assert events[-1] == "data: [DONE]"
     # It ends once the idle timeout passes, not when the provider gives up after 30 s.
     assert STREAM_IDLE_TIMEOUT_S <= elapsed < STREAM_IDLE_TIMEOUT_S + 10
+
+
+def test_a_stream_cut_off_is_counted_from_what_was_sent(stack: LocalStack) -> None:
+    """The caller leaves after 4 events: no usage ever comes, so the prompt is estimated (4
+    characters a token) and each content event the gateway relayed counts one token."""
+    request_id = f"cut-{uuid.uuid4()}"
+    content = "Long answer. [[emulator:chunk_delay_ms=200]]"
+    body = orjson.dumps(chat_body("groq-llama", content, stream=True))
+    sock = socket.create_connection(("127.0.0.1", stack.ports.gateway), timeout=10)
+    sock.sendall(
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: gateway\r\nX-Request-Id: {request_id}\r\n"
+        f"Authorization: Bearer {FULL.key}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    received = b""
+    while received.count(b"data: {") < 4:
+        received += sock.recv(4096)
+    sock.close()
+    record = access_log_line(stack, request_id)
+    assert (record["status"], record["error"]) == (499, "client_disconnected")
+    assert record["tokens_estimated"] is True
+    assert record["prompt_tokens"] == math.ceil(len(content) / 4)
+    # What the gateway relayed: at least what the caller read, and not the whole answer.
+    assert 4 <= record["completion_tokens"] <= 6
+
+
+@pytest.mark.parametrize("api", ["chat", "messages"])
+def test_a_stream_the_provider_broke_is_counted_and_said(stack: LocalStack, api: str) -> None:
+    headers = {"x-api-key": FULL.key, "anthropic-version": "2023-06-01"}
+    content = "Break. [[emulator:reset_after=3]]"
+    if api == "chat":
+        url, body = "/v1/chat/completions", chat_body("groq-llama", content, stream=True)
+    else:
+        url = "/v1/messages"
+        body = {"model": "claude-sonnet", "max_tokens": 256, "stream": True,
+                "messages": [{"role": "user", "content": content}]}  # fmt: skip
+    with httpx.stream("POST", f"{stack.gateway_url}{url}", json=body, headers=headers,
+                      timeout=30) as response:  # fmt: skip
+        text = response.read().decode()
+    assert response.status_code == 200
+    assert "broke off before it finished" in text
+    assert "litellm" not in text.lower()
+    record = access_log_line(stack, response.headers["x-request-id"])
+    assert (record["error"], record["tokens_estimated"]) == ("provider_stream_broken", True)
+    assert record["completion_tokens"] >= 3

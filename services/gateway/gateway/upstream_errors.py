@@ -5,7 +5,8 @@ LiteLLM 1.110.2 wraps a provider's error as, e.g.,
     litellm.RateLimitError: RateLimitError: GroqException - {"error":{"message":"..."}}
     \\n\\nLiteLLM: model group 'groq-llama' failed with the error above. No fallback was attempted.
 (Anthropic's body sometimes as a bytes literal, b'{...}'). The caller gets
-    Groq answered 429: <the provider's message>
+    Groq: <the provider's message>
+with the answer's status (LiteLLM's: it maps Anthropic's 529 to 503 for chat completions),
 and LiteLLM's own errors without their `litellm.<Class>:` prefixes.
 """
 
@@ -57,7 +58,7 @@ def clean_message(message: str, status: int) -> str:
         provider = found.group(1)
         said = _provider_message(_HANDLE_WITH.sub("", message[found.end() :]))
         if said:
-            return f"{provider} answered {status}: {said}"
+            return f"{provider}: {said}"
     while (prefix := _LIBRARY_PREFIX.match(message)) is not None:
         message = message[prefix.end() :]
     return _HANDLE_WITH.sub("", message).strip() or f"the model's provider answered {status}"

@@ -32,10 +32,10 @@ ANTHROPIC_529 = (
 @pytest.mark.parametrize(
     ("litellm_message", "status", "expected"),
     [
-        (GROQ_429, 429, "Groq answered 429: emulated rate limit reached"),
-        (ANTHROPIC_429_BYTES, 429, "Anthropic answered 429: emulated rate limit"),
-        (ANTHROPIC_500, 500, "Anthropic answered 500: emulated internal server error"),
-        (ANTHROPIC_529, 529, "Anthropic answered 529: Overloaded (emulated)"),
+        (GROQ_429, 429, "Groq: emulated rate limit reached"),
+        (ANTHROPIC_429_BYTES, 429, "Anthropic: emulated rate limit"),
+        (ANTHROPIC_500, 500, "Anthropic: emulated internal server error"),
+        (ANTHROPIC_529, 529, "Anthropic: Overloaded (emulated)"),
         ("litellm.BadRequestError: Invalid model name passed in model=x", 400,
          "Invalid model name passed in model=x"),
     ],
