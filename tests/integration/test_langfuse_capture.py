@@ -2,27 +2,37 @@
 
 LiteLLM 1.110.2's `langfuse` callback sends OpenTelemetry spans to Langfuse's OTLP
 endpoint; the local receiver keeps them exactly as a Langfuse server would receive them.
-Each test uses its own session id, so tests never see each other's spans.
+Each test uses its own session id, so tests never see each other's spans. The trace tests
+call through the gateway, which sets the trace metadata; what Langfuse 3.224.1 makes of a
+span is transcribed in `langfuse_trace` (README.md, "What Langfuse captures").
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+import httpx
 import pytest
 from provider_emulator.tokens import count_tokens
 
 from devstack.langfuse_receiver import ReceiverClient
+from devstack.processes import free_port
 from devstack.stack import LocalStack
+from devstack.venvs import ensure_litellm_venv
+from tests.integration.conftest import CLIENTS
+from tests.integration.gateway_calls import auth, chat_body
 from tests.integration.litellm_calls import PRICE, PROVIDER_MODEL, chat, new_session_id
 
 pytestmark = pytest.mark.integration
 
 Span = dict[str, Any]
 MODELS = list(PROVIDER_MODEL)
+FULL = CLIENTS["full"]
 
 
 @pytest.fixture(scope="module")
@@ -166,29 +176,166 @@ def test_cost_is_tokens_times_configured_prices(
     assert cost == pytest.approx(expected, rel=1e-9)
 
 
-def test_calls_of_one_session_share_a_trace(stack: LocalStack, receiver: ReceiverClient) -> None:
+def langfuse_trace(span: Span) -> dict[str, Any]:
+    """The trace Langfuse 3.224.1 makes of one span: a transcription of the rules this platform
+    relies on, from packages/shared/src/server/otel/OtelIngestionProcessor.ts (processSpan,
+    createTraceEvent, extractEnvironment, extractSessionId, extractUserId, extractMetadata),
+    for spans of the `langfuse-sdk` scope on the default (legacy) write path.
+
+    A span without a parent (or with `langfuse.internal.as_root`) is the trace's root, and the
+    trace's metadata then takes the observation's metadata too; any other span with trace
+    attributes updates the trace from the `langfuse.trace.*` attributes alone."""
+    attributes, resource = span["attributes"], span["resource_attributes"]
+    root = span["parent_span_id"] is None or str(attributes.get("langfuse.internal.as_root")) == (
+        "true"
+    )
+
+    def prefixed(prefix: str) -> dict[str, Any]:
+        return {k.removeprefix(prefix): v for k, v in attributes.items() if k.startswith(prefix)}
+
+    metadata = prefixed("langfuse.trace.metadata.")
+    if root:
+        metadata |= prefixed("langfuse.observation.metadata.")
+    metadata |= {"resourceAttributes": resource, "scope": span["scope"]}
+    environment = next(
+        (where[key] for key in ("langfuse.environment", "deployment.environment.name",
+                                "deployment.environment")
+         for where in (attributes, resource) if where.get(key)),
+        "default",
+    )  # fmt: skip
+    return {
+        "id": span["trace_id"],
+        "name": attributes.get("langfuse.trace.name"),
+        "sessionId": attributes.get("langfuse.session.id") or attributes.get("session.id"),
+        "userId": attributes.get("langfuse.user.id") or attributes.get("user.id"),
+        "environment": environment,
+        "release": attributes.get("langfuse.release") or resource.get("langfuse.release"),
+        "metadata": metadata,
+    }
+
+
+def gateway_call(gateway_url: str, content: str, session: str, model: str = "claude-sonnet",
+                 **headers: str) -> httpx.Response:  # fmt: skip
+    return httpx.post(
+        f"{gateway_url}/v1/chat/completions", json=chat_body(model, content), timeout=60,
+        headers={**auth(FULL), "X-Session-Id": session, "X-User-Id": "user-42", **headers},
+    )  # fmt: skip
+
+
+def test_each_call_of_a_session_is_its_own_trace_in_that_session(
+    stack: LocalStack, receiver: ReceiverClient
+) -> None:
+    """Langfuse's model: a session of traces, one trace per request. Before, LiteLLM made the
+    session id the trace id: all calls of a session were one trace, whose input, output and
+    metadata the last call overwrote."""
     session, other_session = new_session_id(), new_session_id()
     for content in ("First turn.", "Second turn."):
-        completion = chat(
-            stack,
-            "claude-sonnet",
-            content,
-            metadata={"session_id": session, "trace_user_id": "user-42"},
-        )
-        assert completion.status == 200, completion.body
+        assert gateway_call(stack.gateway_url, content, session).status_code == 200
     assert (
-        chat(
-            stack, "claude-sonnet", "Another conversation.", metadata={"session_id": other_session}
-        ).status
-        == 200
+        gateway_call(stack.gateway_url, "Another conversation.", other_session).status_code == 200
     )
 
     first, second = spans_of(receiver, session, count=2)
     (other,) = spans_of(receiver, other_session)
+    assert len({first["trace_id"], second["trace_id"], other["trace_id"]}) == 3
+    traces = [langfuse_trace(span) for span in (first, second, other)]
+    assert [trace["sessionId"] for trace in traces] == [session, session, other_session]
+    assert {trace["userId"] for trace in traces} == {"user-42"}
+    assert {trace["name"] for trace in traces} == {"gateway/test-full"}
+
+
+def test_trace_metadata_is_what_a_reader_needs_not_headers(
+    stack: LocalStack, receiver: ReceiverClient
+) -> None:
+    session = new_session_id()
+    response = gateway_call(stack.gateway_url, "What goes in the trace?", session)
+    assert response.status_code == 200
+    (span,) = spans_of(receiver, session)
+    # The generation hangs under an observation nothing exports: the trace takes its
+    # metadata from langfuse.trace.* alone.
+    assert span["parent_span_id"] == span["trace_id"][:16]
+    metadata = langfuse_trace(span)["metadata"]
+    assert metadata == {
+        "client": "test-full", "request_id": response.headers["x-request-id"],
+        "model": "claude-sonnet", "api": "chat.completions",
+        "resourceAttributes": span["resource_attributes"], "scope": span["scope"],
+    }  # fmt: skip
+    # LiteLLM's observation metadata (the request's headers, the provider's response
+    # headers) stays on the generation, where it was before too.
+    assert "requester_metadata" in json.dumps(span["attributes"])
+    assert "headers" not in json.dumps(metadata)
+
+
+@pytest.fixture(scope="module")
+def released_gateway(stack: LocalStack) -> Iterator[str]:
+    """A second LiteLLM with the Langfuse environment and release its chart sets
+    (deploy/charts/platform/templates/litellm/deployment.yaml), and a gateway in front."""
+    port = free_port()
+    released = dataclasses.replace(
+        stack, ports=dataclasses.replace(stack.ports, litellm=port), litellm_argv_prefix=(),
+        litellm_extra_env={"LANGFUSE_TRACING_ENVIRONMENT": "ci", "LANGFUSE_RELEASE": RELEASE},
+    )  # fmt: skip
+    litellm = dataclasses.replace(
+        released.litellm_process(ensure_litellm_venv()), name="litellm-released",
+        log_path=stack.run_dir / "litellm-released.log",
+    )  # fmt: skip
+    gateway, gateway_port = stack.spare_gateway_process(
+        "gateway-released", GATEWAY_LITELLM_URL=f"http://127.0.0.1:{port}"
+    )
+    litellm.start(ready_timeout=90)
+    try:
+        gateway.start(ready_timeout=20)
+        try:
+            yield f"http://127.0.0.1:{gateway_port}"
+        finally:
+            gateway.stop()
+    finally:
+        litellm.stop()
+
+
+RELEASE = "sha256:" + "0123456789abcdef" * 4
+
+
+def test_traces_carry_the_environment_and_the_release(
+    released_gateway: str, receiver: ReceiverClient
+) -> None:
+    """Before, every trace said environment `default` and no release."""
+    session = new_session_id()
+    assert gateway_call(released_gateway, "Which release am I?", session).status_code == 200
+    (span,) = spans_of(receiver, session)
+    assert span["resource_attributes"] == {
+        "langfuse.environment": "ci",
+        "langfuse.release": RELEASE,
+    }
+    trace = langfuse_trace(span)
+    assert (trace["environment"], trace["release"]) == ("ci", RELEASE)
+
+
+def test_a_retried_call_shows_each_attempt_and_the_callers_latency(
+    stack: LocalStack, receiver: ReceiverClient
+) -> None:
+    """Before, LiteLLM retried and left one 10 ms error span for a call its caller waited
+    seconds for. Now each of the gateway's attempts is a generation of the request's trace,
+    with its own timing; Langfuse's trace latency is their earliest start to their latest end
+    (packages/shared/src/server/repositories/traces.ts, latency_milliseconds)."""
+    session = new_session_id()
+    started = time.time_ns()
+    response = gateway_call(stack.gateway_url, "Fail. [[emulator:status=500]]", session,
+                            model="groq-llama")  # fmt: skip
+    finished = time.time_ns()
+    assert response.status_code == 500
+    first, second = sorted(spans_of(receiver, session, count=2),
+                           key=lambda span: span["start_time_unix_nano"])  # fmt: skip
     assert first["trace_id"] == second["trace_id"]
-    assert first["span_id"] != second["span_id"]
-    assert other["trace_id"] != first["trace_id"]
-    assert {attribute(s, "user.id") for s in (first, second)} == {"user-42"}
+    assert [attribute(s, "langfuse.observation.level") for s in (first, second)] == ["ERROR"] * 2
+    assert (first["name"], second["name"]) == (
+        "chat.completions groq-llama", "chat.completions groq-llama (attempt 2)")  # fmt: skip
+    assert started <= first["start_time_unix_nano"]
+    assert second["end_time_unix_nano"] <= finished
+    # The wait between the attempts (0.5-0.75 s) is in the trace, as the caller had it.
+    assert second["start_time_unix_nano"] - first["end_time_unix_nano"] >= 0.5e9
+    trace_latency = second["end_time_unix_nano"] - first["start_time_unix_nano"]
+    assert trace_latency >= (finished - started) - 0.3e9
 
 
 @pytest.mark.parametrize(
