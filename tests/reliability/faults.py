@@ -6,15 +6,18 @@ services/litellm/config.yaml), the row encodes what was measured through the rea
 and its comment says why.
 
 Measured here (2 cores, idle, emulator upstream) before writing the bounds:
-- LiteLLM retries 429/5xx once (`num_retries: 1`): the provider sees 2 attempts. It waits
-  the provider's Retry-After before the retry and about as long again after the last
-  failure before answering: a 429 with Retry-After 1 reaches the caller after ~2.8 s, with
-  Retry-After 3 after ~7.5 s; a 500 or 529 (no Retry-After) after 1.7-2.6 s.
-- LiteLLM answers an Anthropic 529 with 503 `server_is_overloaded`.
-- LiteLLM does not forward the provider's `retry-after` header (it sends it as
-  `llm_provider-retry-after`), so the gateway's Retry-After is its default of 1 s.
+- LiteLLM does not retry (`num_retries: 0`): it answers a provider's 429 or 5xx at once. The
+  gateway is the one retry layer (services/gateway/gateway/retry.py): one more attempt after
+  the provider's Retry-After (at most 4 s; longer ones are passed on at once) or 0.5-0.75 s.
+  So a refused call costs 2 provider calls, and its caller's error comes after about that
+  wait plus two attempts of 20-400 ms: RETRIED_BOUND_S below. Before (LiteLLM retrying once
+  behind SDKs retrying twice) the same 429 with Retry-After 2 took 18.75 s and 6 calls.
+- LiteLLM answers an Anthropic 529 with 503 for chat completions (529 on /v1/messages).
+- LiteLLM does not forward the provider's `retry-after` header as such (it sends it as
+  `llm_provider-retry-after`, chat completions only); the gateway passes it on.
 - A provider stream that breaks mid-way (TCP reset, or closed without finishing) reaches
-  the caller as LiteLLM's error event (`code: "500"`) followed by `[DONE]`.
+  LiteLLM's caller as its error event followed by `[DONE]`; the gateway replaces that event
+  with its own (`code: "provider_stream_broken"`), in OpenAI's shape.
 - When a caller of LiteLLM leaves before the provider's first byte (the gateway timing
   out), LiteLLM keeps its own provider call open until the provider answers.
 - LiteLLM on SIGTERM finishes open streams before exiting; on SIGKILL the gateway ends the
@@ -186,6 +189,8 @@ class Expect:
     shape: Shape
     code: str | None = None  # the OpenAI error `code`, in the body or the stream's error event
     retry_after: bool = False
+    # The Retry-After value itself, where the row decides it (None: any whole seconds).
+    retry_after_value: str | None = None
     source: Literal["gateway", "upstream"] | None = None  # x-gateway-error-source
     attempts: int = 1  # requests the provider received
     # Provider connections closed by the caller's side before the answer was complete.
@@ -217,37 +222,55 @@ class Fault:
         return self.name
 
 
-# LiteLLM retries once; both attempts, the wait between them and after them, fit in here.
-RETRIED_BOUND_S = 8.0
+# The gateway's one retry: the wait before it (the provider's Retry-After, 1 s by default
+# in the emulator's 429, or 0.5-0.75 s) and two attempts fit in here.
+RETRIED_BOUND_S = 2.5
+# A provider asking for 3 s: the gateway waits it (it waits up to 4 s), then tries again.
+RETRY_AFTER_WAITED_BOUND_S = 4.5
 
 MATRIX: tuple[Fault, ...] = (
     # -- the provider answers with an error before any stream starts ----------------------
-    # 429: LiteLLM retries once after the provider's Retry-After (default 1 s), then passes
-    # the 429 on; the gateway adds Retry-After (1: LiteLLM drops the provider's value).
+    # 429: the gateway waits the provider's Retry-After and tries once more, then passes the
+    # 429 on with that Retry-After and x-should-retry: false (the SDKs do not retry it).
     Fault("provider-429", Provider("status=429"), Call("groq-llama"),
-          Expect(429, "error", code="429", retry_after=True, source="upstream", attempts=2),
-          RETRIED_BOUND_S),
+          Expect(429, "error", code="rate_limit_exceeded", retry_after=True, source="upstream",
+                 attempts=2), RETRIED_BOUND_S),
     # A stream request fails before its first chunk: a plain JSON error, not an SSE stream.
     Fault("provider-429-stream", Provider("status=429"), Call("claude-sonnet", stream=True),
-          Expect(429, "error", code="429", retry_after=True, source="upstream", attempts=2),
-          RETRIED_BOUND_S),
+          Expect(429, "error", code="rate_limit_exceeded", retry_after=True, source="upstream",
+                 attempts=2), RETRIED_BOUND_S),
+    Fault("provider-429-retry-after-3", Provider("status=429,retry_after=3"),
+          Call("groq-llama"),
+          Expect(429, "error", code="rate_limit_exceeded", retry_after=True,
+                 retry_after_value="3", source="upstream", attempts=2),
+          RETRY_AFTER_WAITED_BOUND_S),
+    # Longer than the gateway waits: passed on at once, with the provider's Retry-After.
+    Fault("provider-429-retry-after-30", Provider("status=429,retry_after=30"),
+          Call("groq-llama"),
+          Expect(429, "error", code="rate_limit_exceeded", retry_after=True,
+                 retry_after_value="30", source="upstream", attempts=1), 1.0),
     Fault("provider-500", Provider("status=500"), Call("groq-llama"),
-          Expect(500, "error", code="500", source="upstream", attempts=2), RETRIED_BOUND_S),
+          Expect(500, "error", code="provider_error", source="upstream", attempts=2),
+          RETRIED_BOUND_S),
     Fault("provider-500-stream", Provider("status=500"), Call("claude-sonnet", stream=True),
-          Expect(500, "error", code="500", source="upstream", attempts=2), RETRIED_BOUND_S),
-    # Anthropic's 529 "overloaded": LiteLLM maps it to 503 server_is_overloaded.
+          Expect(500, "error", code="provider_error", source="upstream", attempts=2),
+          RETRIED_BOUND_S),
+    # Anthropic's 529 "overloaded": LiteLLM answers chat completions 503.
     Fault("provider-529", Provider("status=529"), Call("claude-sonnet"),
-          Expect(503, "error", code="server_is_overloaded", source="upstream", attempts=2),
+          Expect(503, "error", code="provider_overloaded", source="upstream", attempts=2),
           RETRIED_BOUND_S),
     # -- the provider's stream breaks after it started (the caller already has 200) -------
-    # A TCP reset mid-stream: LiteLLM's error event (code "500"), then [DONE]; not retried.
+    # A TCP reset mid-stream: the gateway's error event in place of LiteLLM's, then [DONE];
+    # not retried (the caller has part of the answer).
     Fault("reset-mid-stream-groq", Provider("reset_after=3"), Call("groq-llama", stream=True),
-          Expect(200, "stream-error", code="500"), 3.0),
+          Expect(200, "stream-error", code="provider_stream_broken"), 3.0),
     Fault("reset-mid-stream-claude", Provider("reset_after=3"),
-          Call("claude-sonnet", stream=True), Expect(200, "stream-error", code="500"), 3.0),
+          Call("claude-sonnet", stream=True),
+          Expect(200, "stream-error", code="provider_stream_broken"), 3.0),
     # The provider closes the connection mid-stream without a reset: the same error event.
     Fault("provider-closes-stream", Provider("stall_after=3,stall_s=1"),
-          Call("claude-sonnet", stream=True), Expect(200, "stream-error", code="500"), 4.0),
+          Call("claude-sonnet", stream=True),
+          Expect(200, "stream-error", code="provider_stream_broken"), 4.0),
     # A stream that goes silent: the gateway ends it after its idle timeout (2 s in this
     # stack, conftest.py) with its own error event, and closing LiteLLM's connection makes
     # LiteLLM close the provider's.
@@ -264,7 +287,7 @@ MATRIX: tuple[Fault, ...] = (
           Expect(504, "error", code="upstream_timeout", source="gateway",
                  released_within_s=3.0), 2.0),
     # -- a part of the chain is down ------------------------------------------------------
-    # LiteLLM stopped: 503 with Retry-After at once (the connect is refused).
+    # LiteLLM stopped: the connect is refused, again after 0.5-0.75 s: 503 with Retry-After.
     Fault("litellm-stopped", Stopped("litellm", LITELLM_READY_S), Call("groq-llama"),
           Expect(503, "error", code="upstream_unavailable", retry_after=True, source="gateway",
                  attempts=0), 2.0),

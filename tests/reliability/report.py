@@ -26,11 +26,11 @@ class Report:
     def lines(self) -> list[str]:
         lines = []
         if self.matrix:
-            header = f"{'fault':<27} {'expected':<44} {'bound':>6} {'took':>6}  got"
-            lines += ["fault matrix (seconds the caller waited):", header]
+            header = f"{'fault':<27} {'expected':<44} {'bound':>6} {'took':>6} {'calls':>5}  got"
+            lines += ["fault matrix (seconds the caller waited, provider calls made):", header]
             lines += [
                 f"{r['name']:<27} {r['expected'][:44]:<44} {r['bound_s']:>6.1f} "
-                f"{r['measured_s']:>6.2f}  {r['outcome']}"
+                f"{r['measured_s']:>6.2f} {r['attempts']:>5}  {r['outcome']}"
                 for r in self.matrix
             ]
         for name, values in self.sections.items():

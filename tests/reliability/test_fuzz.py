@@ -43,7 +43,7 @@ _ID = {"type": "string", "pattern": "^[A-Za-z0-9-]{1,64}$"}
 
 
 def requests_by_status(stack: LocalStack) -> Counter[str]:
-    """The gateway's chat completion count by status class, from /metrics."""
+    """The gateway's LLM call count (all its APIs) by status class, from /metrics."""
     counts: Counter[str] = Counter()
     for line in httpx.get(f"{stack.gateway_url}/metrics").text.splitlines():
         if line.startswith("gateway_requests_total{"):
@@ -53,7 +53,8 @@ def requests_by_status(stack: LocalStack) -> Counter[str]:
 
 
 def narrowed(document: dict[str, Any]) -> dict[str, Any]:
-    """The document with chat completions narrowed to what the whole chain accepts."""
+    """The document with chat completions and messages narrowed to what the whole chain
+    accepts."""
     narrow = copy.deepcopy(document)
     request = narrow["components"]["schemas"]["ChatCompletionRequest"]
     props = request["properties"]
@@ -71,9 +72,18 @@ def narrowed(document: dict[str, Any]) -> dict[str, Any]:
     props["stop"] = {"type": "array", "maxItems": 2, "items": {
         "type": "string", "pattern": "^[a-z]{1,8}$"}}  # fmt: skip
     request["additionalProperties"] = False
-    operation = narrow["paths"]["/v1/chat/completions"]["post"]
-    for parameter in operation["parameters"]:
-        parameter["schema"] = dict(_ID)
+    messages = narrow["components"]["schemas"]["MessagesRequest"]
+    messages["properties"] = {
+        "model": props["model"], "messages": props["messages"], "stream": {"type": "boolean"},
+        "max_tokens": {"type": "integer", "minimum": 1, "maximum": 64},
+        "temperature": {"type": "number", "minimum": 0, "maximum": 1},
+        "system": {"type": "string", "minLength": 1, "maxLength": 200},
+    }  # fmt: skip
+    messages["additionalProperties"] = False
+    for path in ("/v1/chat/completions", "/v1/messages"):
+        for parameter in narrow["paths"][path]["post"]["parameters"]:
+            if parameter["name"] != "anthropic-version":
+                parameter["schema"] = dict(_ID)
     return narrow
 
 
@@ -111,7 +121,8 @@ def test_fuzzed_requests_never_get_a_5xx_from_the_gateway(
         path = tmp_path / "openapi-accepted.json"
         path.write_text(json.dumps(narrowed(document)))
         location = str(path)
-        extra = ["--mode", "positive", "--include-path", "/v1/chat/completions"]
+        extra = ["--mode", "positive", "--include-path", "/v1/chat/completions",
+                 "--include-path", "/v1/messages"]  # fmt: skip
     else:
         location = f"{stack.gateway_url}/openapi.json"
     statuses_before, provider_before = requests_by_status(stack), emulator_stats(stack)
@@ -124,14 +135,14 @@ def test_fuzzed_requests_never_get_a_5xx_from_the_gateway(
     values = {
         "examples_per_operation": EXAMPLES, "generated": cases["generated"],
         "with_failures": cases["with_failures"], "errored": cases["errored"],
-        "chat_completions_by_status": dict(sorted(statuses.items())),
+        "llm_calls_by_status": dict(sorted(statuses.items())),
         "reached_provider": reached_provider, "running_s": round(run["running_time"], 1),
     }  # fmt: skip
     report.add(f"fuzz_{variant}", **values)
     for name, value in values.items():
         record_property(name, value)
     print(f"fuzz ({variant}): {cases['generated']} cases, {cases['with_failures']} failing, "
-          f"{cases['errored']} errored; chat completions by status {dict(statuses)}; "
+          f"{cases['errored']} errored; LLM calls by status {dict(statuses)}; "
           f"{reached_provider} reached the provider")  # fmt: skip
 
     assert run["exit_code"] == 0, run["output_tail"]
