@@ -12,6 +12,7 @@ import uuid
 import httpx
 import orjson
 import pytest
+from provider_emulator.tokens import count_tokens
 
 from devstack.stack import LocalStack
 from tests.integration.conftest import CLIENTS, STREAM_IDLE_TIMEOUT_S
@@ -136,3 +137,29 @@ def test_a_stream_the_provider_broke_is_counted_and_said(stack: LocalStack, api:
     record = access_log_line(stack, response.headers["x-request-id"])
     assert (record["error"], record["tokens_estimated"]) == ("provider_stream_broken", True)
     assert record["completion_tokens"] >= 3
+
+
+def test_a_caller_that_hangs_up_right_after_done_is_counted_from_the_usage(
+    stack: LocalStack,
+) -> None:
+    """SDKs close the connection once they read `[DONE]`, which can come before the gateway
+    has ended the response: the stream was whole, so its own usage counts, not an estimate."""
+    for _ in range(5):
+        request_id = f"done-{uuid.uuid4()}"
+        body = orjson.dumps(chat_body("claude-sonnet", "Done, then gone!!!", stream=True))
+        sock = socket.create_connection(("127.0.0.1", stack.ports.gateway), timeout=10)
+        sock.sendall(
+            f"POST /v1/chat/completions HTTP/1.1\r\nHost: gateway\r\nX-Request-Id: {request_id}"
+            f"\r\nAuthorization: Bearer {FULL.key}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        received = b""
+        while b"data: [DONE]" not in received:
+            received += sock.recv(65536)
+        sock.close()
+        record = access_log_line(stack, request_id)
+        assert record["tokens_estimated"] is False, record
+        # The emulator's honest count of the prompt: 7 (an estimate would be 5).
+        assert record["prompt_tokens"] == count_tokens("Done, then gone!!!")
+        assert record["completion_tokens"] > 0

@@ -39,11 +39,11 @@ from gateway.usage import cut_off_counts, token_counts
 
 log = logging.getLogger("gateway")
 
-_WANTED = (
+_WANTED = frozenset({
     b"authorization", b"x-api-key", b"content-type", b"content-length", b"x-request-id",
     b"x-user-id", b"x-session-id", b"anthropic-version",
-)  # fmt: skip
-_AUTH = (b"authorization", b"x-api-key", b"anthropic-version")
+})  # fmt: skip
+_AUTH = frozenset({b"authorization", b"x-api-key", b"anthropic-version"})
 MODELS_PREFIX = "/v1/models/"
 
 
@@ -193,8 +193,9 @@ class Gateway:
 
     async def _llm(self, api: Api, scope: Scope, receive: Receive, send: Send) -> None:
         headers = request_headers(scope, _WANTED)
-        exchange = Exchange(request_id=secrets.token_hex(16), started=time.perf_counter(),
-                            api=api.name)  # fmt: skip
+        # The request's own trace id, and its request id unless the caller sends one.
+        trace_id = secrets.token_hex(16)
+        exchange = Exchange(request_id=trace_id, started=time.perf_counter(), api=api.name)
         self.metrics.in_flight.inc()
         handler = asyncio.current_task()
         if handler is None:  # uvicorn serves every request in a task; nothing else calls this
@@ -229,11 +230,10 @@ class Gateway:
                 request.end_user, "user"
             )
             session_id = checked_id(headers.get(b"x-session-id"), "X-Session-Id")
-            # One trace per request: every attempt of it is a generation of the same trace.
-            trace_id = secrets.token_hex(16)
             exchange.body = request.body
 
             def payload_for(attempt: int) -> bytes:
+                # One trace per request: each attempt is a generation of that trace.
                 metadata = litellm_metadata(
                     client, exchange.request_id, user_id, session_id, model=request.model,
                     api=api.name, trace_id=trace_id, attempt=attempt,
@@ -353,10 +353,13 @@ class Gateway:
         if exchange.overhead_s is not None:
             self.metrics.overhead.observe(exchange.overhead_s)
         reader, estimated = exchange.stream_reader, False
-        if reader is not None and reader.state != "done":
-            # Cut off before it finished: counted from what was sent (gateway/usage.py).
-            tokens, estimated = cut_off_counts(reader.usage, reader.content_events,
-                                               exchange.body or {}), True  # fmt: skip
+        if reader is not None:
+            # A stream's own usage (also when the caller hung up right after its end), or, cut
+            # off before it finished, counted from what was sent (gateway/usage.py).
+            tokens = token_counts(reader.usage) if reader.state == "done" else {}
+            if "completion" not in tokens:
+                tokens = cut_off_counts(reader.usage, reader.content_events, exchange.body or {})
+                estimated = True
         elif api.uses_tokens:
             tokens = token_counts(exchange.usage)
         else:

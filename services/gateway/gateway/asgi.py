@@ -16,7 +16,7 @@ RawHeaders = list[tuple[bytes, bytes]]
 
 def request_headers(scope: Scope, wanted: Iterable[bytes]) -> dict[bytes, str]:
     """The request headers named in `wanted` (lower-case), last value wins."""
-    names = frozenset(wanted)
+    names = wanted if isinstance(wanted, frozenset) else frozenset(wanted)
     return {name: value.decode("latin-1") for name, value in scope["headers"] if name in names}
 
 

@@ -38,14 +38,45 @@ class Relay:
         self, api: Api, request: LlmRequest, payload_for: PayloadFor, exchange: Exchange,
         send: Send,
     ) -> None:  # fmt: skip
+        """Call LiteLLM and relay its answer; again after a refusal the retry policy allows.
+        (The attempt is inline, not a coroutine of its own: one frame less on the path of
+        every answer and every resumed stream read.)"""
         first_attempt = time.perf_counter()
         while True:
             exchange.attempts += 1
-            error = await self._attempt(api, request, payload_for(exchange.attempts), exchange,
-                                        send)  # fmt: skip
-            if error is None:
-                return
-            status, retry_after, failure = error
+            sent = time.perf_counter()
+            payload = payload_for(exchange.attempts)
+            try:
+                response = await self.upstream.post(api.path, payload, exchange.request_id)
+            except GatewayError as error:
+                exchange.upstream_s += time.perf_counter() - sent
+                if error.code != "upstream_unavailable":
+                    raise
+                status, retry_after, failure = 0, None, error
+            else:
+                try:
+                    if response.status == 200:
+                        if exchange.stream:
+                            exchange.upstream_s += time.perf_counter() - sent
+                            await self._relay_stream(response, api, request, exchange, send)
+                        else:
+                            await self._relay_whole(response, exchange, send, sent)
+                        return
+                    body = await self._read(response)
+                    exchange.upstream_s += time.perf_counter() - sent
+                    status = response.status
+                    retry_after = retry_after_seconds(upstream_retry_after(response.headers))
+                    failure = upstream_error(status, response.headers, body)
+                finally:
+                    # A response read to its end returns its connection to the pool; anything
+                    # else (a caller gone, a stalled or broken stream) closes it, so LiteLLM
+                    # sees the disconnect and stops working on an answer nobody will read.
+                    if (exchange.finished and not exchange.error_code) or (
+                        response.content.at_eof()
+                    ):
+                        response.release()
+                    else:
+                        response.close()
             wait = self.retry.wait_before_retry(
                 exchange.attempts, status, retry_after, time.perf_counter() - first_attempt
             )
@@ -54,44 +85,6 @@ class Relay:
             self.metrics.retries.labels(exchange.model or "-", str(status)).inc()
             exchange.retry_wait_s += wait
             await asyncio.sleep(wait)
-
-    async def _attempt(
-        self, api: Api, request: LlmRequest, payload: bytes, exchange: Exchange, send: Send
-    ) -> tuple[int, float | None, GatewayError] | None:
-        """One LiteLLM call: None once the caller has its answer, else (status, the
-        provider's Retry-After, the error) for the retry policy (status 0: unreachable)."""
-        sent = time.perf_counter()
-        try:
-            response = await self.upstream.post(api.path, payload, exchange.request_id)
-        except GatewayError as error:
-            exchange.upstream_s += time.perf_counter() - sent
-            if error.code == "upstream_unavailable":
-                return 0, None, error
-            raise
-        try:
-            if response.status == 200 and exchange.stream:
-                exchange.upstream_s += time.perf_counter() - sent
-                await self._relay_stream(response, api, request, exchange, send)
-                return None
-            body = await self._read(response)
-            exchange.upstream_s += time.perf_counter() - sent
-            if response.status != 200:
-                retry_after = retry_after_seconds(upstream_retry_after(response.headers))
-                return (
-                    response.status,
-                    retry_after,
-                    upstream_error(response.status, response.headers, body),
-                )
-            await self._relay_whole(response, body, exchange, send)
-            return None
-        finally:
-            # A response read to its end returns its connection to the pool; anything else
-            # (a caller gone, a stalled or broken stream) closes it, so LiteLLM sees the
-            # disconnect and stops working on an answer nobody will read.
-            if (exchange.finished and not exchange.error_code) or response.content.at_eof():
-                response.release()
-            else:
-                response.close()
 
     async def _read(self, response: aiohttp.ClientResponse) -> bytes:
         try:
@@ -103,8 +96,10 @@ class Relay:
             raise broken() from None
 
     async def _relay_whole(
-        self, response: aiohttp.ClientResponse, body: bytes, exchange: Exchange, send: Send
+        self, response: aiohttp.ClientResponse, exchange: Exchange, send: Send, sent: float
     ) -> None:
+        body = await self._read(response)
+        exchange.upstream_s += time.perf_counter() - sent
         exchange.usage = _usage_of(body)
         exchange.status = 200
         _set_overhead(exchange)
@@ -146,7 +141,6 @@ class Relay:
                 return
             if not chunk:
                 break
-        exchange.usage = reader.usage
         if reader.state == "open":
             # The connection ended cleanly but the stream did not: say so, or the caller
             # cannot tell a cut-off answer from a complete one.
@@ -169,7 +163,6 @@ async def _end_stream(
     send: Send, exchange: Exchange, reader: StreamReader, message: str, code: str, status: int
 ) -> None:
     exchange.error_code = code
-    exchange.usage = reader.usage
     await send({"type": "http.response.body", "body": stream_end(reader.shape, message, code,
                                                                    status)})  # fmt: skip
 

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import orjson
 
-from gateway.errors import Shape, stream_error_event
+from gateway.errors import SSE_DONE, Shape, stream_error_event
 
 State = Literal["open", "done", "broken"]
 
@@ -44,9 +44,15 @@ def _broken_message(litellm_event: bytes) -> str:
 
 
 class StreamReader:
-    """Feed it what LiteLLM sends; it returns what the caller gets, and keeps the tally."""
+    """Feed it what LiteLLM sends; it returns what the caller gets, and keeps the tally.
 
-    shape: Shape = "openai"
+    One method call and a few byte searches per read (the hot path): the flavour is in the
+    patterns; only a block holding one of `_looked_at` has its events parsed."""
+
+    shape: Shape
+    _content: bytes  # counted: one per content event
+    _done: bytes  # the stream's last event
+    _looked_at: tuple[bytes, bytes]  # usage, error
 
     def __init__(self, *, hide_usage: bool = False) -> None:
         self.hide_usage = hide_usage
@@ -57,29 +63,31 @@ class StreamReader:
 
     def feed(self, data: bytes) -> bytes:
         if self._pending:
-            data = self._pending + data
-        end = data.rfind(b"\n\n")
-        if end < 0:
-            self._pending = data
-            return b""
-        end += 2
-        block, self._pending = data[:end], data[end:]
-        return self._inspect(block)
+            data, self._pending = self._pending + data, b""
+        if not data.endswith(b"\n\n"):  # LiteLLM writes whole events: rarely taken
+            end = data.rfind(b"\n\n") + 2
+            if end < 2:
+                self._pending = data
+                return b""
+            data, self._pending = data[:end], data[end:]
+        self.content_events += data.count(self._content)
+        usage, error = self._looked_at
+        if usage in data or error in data:
+            data = b"".join(self._event(e + b"\n\n") for e in data.split(b"\n\n") if e)
+        if self.state == "open" and self._done in data[-64:]:
+            self.state = "done"
+        return data
 
-    def _inspect(self, block: bytes) -> bytes:
+    def _event(self, event: bytes) -> bytes:
+        """One event that may carry usage or an error: what the caller gets of it."""
         raise NotImplementedError
 
 
 class ChatStreamReader(StreamReader):
     shape: Shape = "openai"
-
-    def _inspect(self, block: bytes) -> bytes:
-        self.content_events += block.count(b"data: {")
-        if b'"usage":{' in block or b'data: {"error"' in block:
-            block = b"".join(self._event(e + b"\n\n") for e in block.split(b"\n\n") if e)
-        if b"data: [DONE]" in block and self.state == "open":
-            self.state = "done"
-        return block
+    _content = b"data: {"
+    _done = SSE_DONE
+    _looked_at = (b'"usage":{', b'data: {"error"')
 
     def _event(self, event: bytes) -> bytes:
         if event.startswith(b'data: {"error"'):
@@ -97,38 +105,32 @@ class ChatStreamReader(StreamReader):
 
 class MessagesStreamReader(StreamReader):
     shape: Shape = "anthropic"
+    _content = b"event: content_block_delta"
+    _done = b"event: message_stop"
+    _looked_at = (b'"usage"', b"event: error")
 
-    def _inspect(self, block: bytes) -> bytes:
-        self.content_events += block.count(b"event: content_block_delta")
-        if b"event: error" in block:
-            block = b"".join(self._error(e + b"\n\n") for e in block.split(b"\n\n") if e)
-        if b'"usage"' in block and (b"event: message_start" in block or b"message_delta" in block):
-            for event in block.split(b"\n\n"):
-                self._usage(event)
-        if b"event: message_stop" in block and self.state == "open":
-            self.state = "done"
-        return block
-
-    def _error(self, event: bytes) -> bytes:
-        if not event.startswith(b"event: error"):
-            return event
-        self.state = "broken"
-        return stream_error_event("anthropic", _broken_message(event), BROKEN_CODE, 500)
-
-    def _usage(self, event: bytes) -> None:
+    def _event(self, event: bytes) -> bytes:
+        if event.startswith(b"event: error"):
+            self.state = "broken"
+            return stream_error_event("anthropic", _broken_message(event), BROKEN_CODE, 500)
         if event.startswith(b"event: message_start"):
-            message = _data(event) or {}
-            usage = (message.get("message") or {}).get("usage")
+            usage = ((_data(event) or {}).get("message") or {}).get("usage")
         elif event.startswith(b"event: message_delta"):
             usage = (_data(event) or {}).get("usage")
         else:
-            return
+            return event
         if isinstance(usage, dict):
             # message_delta's counts are cumulative and come last: they win.
             self.usage = {**(self.usage or {}), **usage}
+        return event
+
+
+_READERS: dict[Shape, type[StreamReader]] = {
+    "openai": ChatStreamReader,
+    "anthropic": MessagesStreamReader,
+}
 
 
 def stream_reader(shape: Shape, *, hide_usage: bool) -> StreamReader:
-    if shape == "anthropic":
-        return MessagesStreamReader()
-    return ChatStreamReader(hide_usage=hide_usage)
+    """The reader of an API's streams (Anthropic's carry their usage in-band: none to hide)."""
+    return _READERS[shape](hide_usage=hide_usage and shape == "openai")
