@@ -13,7 +13,7 @@ import pytest
 
 from devstack.stack import GatewayClient, LocalStack
 from tests.integration.conftest import CLIENTS
-from tests.integration.gateway_calls import emulator_stats
+from tests.integration.gateway_calls import emulator_stats, metric_value
 from tests.integration.litellm_calls import PROVIDER_MODEL
 from tests.integration.test_gateway_api import access_log_line
 
@@ -55,6 +55,8 @@ def test_the_usage_chunk_comes_only_when_asked_for_yet_every_stream_is_counted(
 ) -> None:
     client = sdk(stack)
     messages: Any = [{"role": "user", "content": "Count my tokens"}]
+    labels = {"client": FULL.name, "kind": "completion", "model": model}  # as exposed
+    counted_before = metric_value(stack, "gateway_tokens_total", **labels)
     asked = list(client.chat.completions.create(
         model=model, messages=messages, stream=True, stream_options={"include_usage": True},
     ))  # fmt: skip
@@ -73,6 +75,9 @@ def test_the_usage_chunk_comes_only_when_asked_for_yet_every_stream_is_counted(
     assert (record["prompt_tokens"], record["completion_tokens"]) == (
         usage.prompt_tokens, usage.completion_tokens)  # fmt: skip
     assert record["tokens_estimated"] is False
+    # And in the metrics: both streams' completion tokens.
+    counted = metric_value(stack, "gateway_tokens_total", **labels) - counted_before
+    assert counted == 2 * usage.completion_tokens
 
 
 def test_errors_the_gateway_answers_are_the_sdks_classes(stack: LocalStack) -> None:
