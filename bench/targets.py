@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 from gateway.clients import Client
-from gateway.forwarding import litellm_metadata
+from gateway.forwarding import litellm_metadata, parse_chat_request, upstream_body
 
 from bench.loadgen import Request
 from devstack.processes import LOOPBACK, ManagedProcess, StackError, free_port
@@ -50,25 +50,28 @@ def chat_request(
                    headers=headers)  # fmt: skip
 
 
-def gateway_metadata(session: str | None = None) -> dict[str, Any]:
+def gateway_metadata(model: str, session: str | None = None) -> dict[str, Any]:
     """The `metadata` the gateway adds for the bench's client (gateway.forwarding), so that
     LiteLLM called directly does the same callback work as behind the gateway: the
     chain's latency over LiteLLM's is then the gateway's alone."""
     client = Client.model_validate(BENCH_CLIENT.file_entry())
-    return litellm_metadata(client, BENCH_DIRECT_REQUEST_ID, None, session)
+    return litellm_metadata(client, BENCH_DIRECT_REQUEST_ID, None, session, model=model)
 
 
 def litellm_request(
     url: str, master_key: str, model: str = "groq-llama", stream: bool = False,
     session: str | None = None, **extra: Any,
 ) -> Request:  # fmt: skip
-    """A call straight to a LiteLLM proxy as the gateway makes it (its metadata, its
-    X-Request-Id header: gateway.upstream); `extra` goes into the body (e.g. a parameter
-    the provider does not take, for drop_params)."""
-    request = chat_request(url, master_key, model, stream, metadata=gateway_metadata(session))
-    body = orjson.loads(request.body) | extra
-    headers = {**request.headers, "X-Request-Id": BENCH_DIRECT_REQUEST_ID}
-    return dataclasses.replace(request, body=orjson.dumps(body), headers=headers)
+    """A call straight to a LiteLLM proxy with the body the gateway sends for the same
+    caller request (gateway.forwarding: its metadata, a stream's `include_usage`) and its
+    X-Request-Id header (gateway.upstream); `extra` goes into the caller's body first (e.g.
+    a parameter the provider does not take, for drop_params), so it is examined as the
+    gateway examines it."""
+    caller = chat_request(url, master_key, model, stream)
+    parsed = parse_chat_request(orjson.loads(caller.body) | extra)
+    body = upstream_body(parsed, gateway_metadata(model, session))
+    headers = {**caller.headers, "X-Request-Id": BENCH_DIRECT_REQUEST_ID}
+    return dataclasses.replace(caller, body=orjson.dumps(body), headers=headers)
 
 
 NGINX_CONF = """\
