@@ -136,6 +136,8 @@ def bench(
         "key_file": "where to write the key, mode 0600 (default: .secrets/<name>.key)",
         "clients_file": "the local stack's clients file, to add the entry to "
         "(default: .devstack/clients.json, which `invoke dev` serves)",
+        "reject_unsent_fields": "answer 400 naming a field the provider would not get, "
+        "instead of dropping it (default: drop and name it in x-gateway-dropped-fields)",
     }
 )
 def mint_client_key(
@@ -146,6 +148,7 @@ def mint_client_key(
     tpm: int = 0,
     key_file: str = "",
     clients_file: str = "",
+    reject_unsent_fields: bool = False,
 ) -> None:
     """Mint a gateway client key: the key goes to a 0600 file, its entry into the local
     stack's clients file (a running `invoke dev` restarts its gateway to serve it), and the
@@ -160,18 +163,24 @@ def mint_client_key(
     args += ["--tpm", str(tpm)] if tpm else []
     args += ["--key-file", key_file] if key_file else []
     args += ["--clients-file", clients_file] if clients_file else []
+    args += ["--reject-unsent-fields"] if reject_unsent_fields else []
     _nox(c, "mint-client-key", posargs=args)
 
 
 @task(help={"check": "only check: fail, naming them, if any file is out of date"})
 def generate(c: Context, check: bool = False) -> None:
-    """Rewrite the files derived from deploy/: the ExternalSecrets and the ClusterSecretStore
-    (deploy/secrets/generated/, from the inventory) and the policy README's table (from
-    deploy/policies/allowed-paths.yaml). A test fails when one is out of date.
+    """Rewrite the derived files: the ExternalSecrets and the ClusterSecretStore
+    (deploy/secrets/generated/, from the inventory), the policy README's table (from
+    deploy/policies/allowed-paths.yaml) and the fields each provider never gets
+    (services/gateway/gateway/unsent_fields.json, from the locked LiteLLM, in its own venv).
+    A test fails when one is out of date.
 
     → nox -s generate → platform_deploy/__main__.py generate
+    → nox -s unsent-fields → services/gateway/gateway/unsent_fields_table.py
     """
-    _nox(c, "generate", posargs=["--check"] if check else [])
+    posargs = ["--check"] if check else []
+    _nox(c, "generate", posargs=posargs)
+    _nox(c, "unsent-fields", posargs=posargs)
 
 
 @task(help={"path": "where the environment goes (default: .venv, where editors look)"})

@@ -131,7 +131,13 @@ def mint_client(
     models: tuple[str, ...],
     requests_per_minute: int | None = None,
     tokens_per_minute: int | None = None,
+    *,
+    reject_unsent_fields: bool = False,
 ) -> tuple[str, Client]:
     """A new random key (256 bits) and the clients-file entry that admits it."""
     key = KEY_PREFIX + secrets.token_urlsafe(32)
-    return key, client_for_key(name, key, models, requests_per_minute, tokens_per_minute)
+    client = client_for_key(
+        name, key, models, requests_per_minute, tokens_per_minute,
+        reject_unsent_fields=reject_unsent_fields,
+    )  # fmt: skip
+    return key, client

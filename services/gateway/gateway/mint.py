@@ -78,11 +78,13 @@ def mint(
     tpm: int | None,
     key_file: Path | None,
     local_clients: Path,
+    *,
+    reject_unsent_fields: bool = False,
 ) -> tuple[Path, Client]:
     """Mint a key into `key_file` (default .secrets/<name>.key) and add its entry to
     `local_clients`; every check comes first, so a refusal writes nothing."""
     try:
-        key, client = mint_client(name, models, rpm, tpm)
+        key, client = mint_client(name, models, rpm, tpm, reject_unsent_fields=reject_unsent_fields)
     except ValidationError as error:
         raise MintError(_problems(error)) from None
     key_file = key_file or Path(".secrets") / f"{client.name}.key"
@@ -116,12 +118,19 @@ def main(argv: list[str] | None = None) -> int:
         default=LOCAL_CLIENTS_FILE,
         help=f"the local stack's clients file, to add the entry to (default: {LOCAL_CLIENTS_FILE})",
     )
+    parser.add_argument(
+        "--reject-unsent-fields",
+        action="store_true",
+        help="answer 400 naming a field the provider would not get, instead of dropping it "
+        "and naming it in x-gateway-dropped-fields",
+    )
     args = parser.parse_args(argv)
     models = tuple(m.strip() for m in args.models.split(",") if m.strip())
     try:
         key_file, client = mint(
-            args.name, models, args.rpm, args.tpm, args.key_file, args.clients_file
-        )
+            args.name, models, args.rpm, args.tpm, args.key_file, args.clients_file,
+            reject_unsent_fields=args.reject_unsent_fields,
+        )  # fmt: skip
     except MintError as error:
         print(f"mint-client-key: {error}", file=sys.stderr)
         return 2

@@ -79,3 +79,13 @@ def test_an_invalid_clients_file_is_named_and_left_as_it_was(
     assert "invalid clients file" in capsys.readouterr().err
     assert (tmp_path / "clients.json").read_text() == "not json"
     assert not (tmp_path / "demo.key").exists()
+
+
+def test_a_client_minted_to_refuse_unsent_fields_is_served_so(tmp_path: Path) -> None:
+    assert mint(tmp_path, "strict", "--reject-unsent-fields") == 0
+    assert mint(tmp_path, "lenient") == 0
+    registry = ClientRegistry.load(tmp_path / "clients.json")
+    assert {c.name: c.reject_unsent_fields for c in registry.clients} == {
+        "strict": True,
+        "lenient": False,
+    }
