@@ -328,6 +328,11 @@ class LocalStack:
                 "LANGFUSE_HOST": langfuse.host,
                 "LANGFUSE_PUBLIC_KEY": langfuse.public_key,
                 "LANGFUSE_SECRET_KEY": langfuse.secret_key,
+                # Langfuse's environment and release, as the chart sets them for ci and
+                # prod (deploy/charts/platform/templates/litellm/deployment.yaml), so local
+                # traces are never mistaken for a deployment's.
+                "LANGFUSE_TRACING_ENVIRONMENT": "dev",
+                "LANGFUSE_RELEASE": "local",
                 # Nothing fetched at run time: no remote cost map, no tokenizer download.
                 "LITELLM_OFFLINE_MODE": "true",
                 "LITELLM_LOCAL_MODEL_COST_MAP": "True",

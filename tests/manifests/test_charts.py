@@ -88,6 +88,21 @@ def test_probes_match_the_services(rendered: dict[EnvironmentName, EnvironmentRe
     assert containers["provider-emulator"]["readinessProbe"]["httpGet"]["path"] == "/healthz"
 
 
+def test_litellm_tells_langfuse_its_environment_and_release(
+    rendered: dict[EnvironmentName, EnvironmentRender], environment: EnvironmentName
+) -> None:
+    """Langfuse files each trace under `langfuse.environment` and `langfuse.release`
+    (README.md, "What Langfuse captures"): the environment's name, and the image that made
+    it (production's by digest, ci's by tag)."""
+    litellm = next(
+        w for w in _workloads(rendered[environment]) if w["metadata"]["name"] == "litellm"
+    )
+    container = litellm["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    release = container["image"].split("@")[1] if environment == "prod" else "ci"
+    assert (env["LANGFUSE_TRACING_ENVIRONMENT"], env["LANGFUSE_RELEASE"]) == (environment, release)
+
+
 def test_the_gateway_drains_before_it_is_killed(
     rendered: dict[EnvironmentName, EnvironmentRender],
 ) -> None:

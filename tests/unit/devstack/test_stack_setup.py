@@ -220,3 +220,9 @@ def test_a_local_clients_file_that_cannot_be_served_is_an_error_naming_it(
     with pytest.raises(StackError, match=problem) as raised:
         local.write_gateway_clients()
     assert str(local_file) in str(raised.value)
+
+
+def test_local_traces_say_they_are_local_not_a_deployments(tmp_path: Path) -> None:
+    """The chart sets ci's and prod's environment and release; the local stack its own."""
+    env = stack(tmp_path).litellm_env()
+    assert (env["LANGFUSE_TRACING_ENVIRONMENT"], env["LANGFUSE_RELEASE"]) == ("dev", "local")
