@@ -278,6 +278,14 @@ def generate(session: nox.Session) -> None:
     session.run("python", "-m", "platform_deploy", "generate", *session.posargs)
 
 
+@nox.session(default=False, name="unsent-fields")
+def unsent_fields(session: nox.Session) -> None:
+    """Rewrite (or --check) gateway/unsent_fields.json from the locked LiteLLM (invoke generate)."""
+    install_lock(session, "gateway")
+    install_project(session)
+    session.run("python", "-m", "gateway.unsent_fields_table", *session.posargs)
+
+
 @nox.session(default=False)
 def verify(session: nox.Session) -> None:
     """Verify a deployed environment (`invoke verify`)."""
