@@ -281,7 +281,7 @@ def generate(session: nox.Session) -> None:
 @nox.session(default=False, name="unsent-fields")
 def unsent_fields(session: nox.Session) -> None:
     """Rewrite (or --check) gateway/unsent_fields.json from the locked LiteLLM (invoke generate)."""
-    install_lock(session, "gateway")
+    install_lock(session, "dev")  # the gateway's and devstack's (which makes LiteLLM's venv)
     install_project(session)
     session.run("python", "-m", "gateway.unsent_fields_table", *session.posargs)
 
