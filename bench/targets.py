@@ -35,14 +35,11 @@ def chat_request(
     model: str,
     stream: bool = False,
     session: str | None = None,
-    metadata: Mapping[str, Any] | None = None,
 ) -> Request:
     """A chat completion to `url`; `session` as the gateway's X-Session-Id header."""
     body: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": PROMPT}]}
     if stream:
         body["stream"] = True
-    if metadata is not None:
-        body["metadata"] = dict(metadata)
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     if session is not None:
         headers["X-Session-Id"] = session
