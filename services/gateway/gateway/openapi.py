@@ -129,6 +129,17 @@ _ID_HEADERS: list[dict[str, Any]] = [
 ]  # fmt: skip
 
 
+def _json_or_stream(description: str) -> dict[str, Any]:
+    """The 200 answer of an LLM call: a JSON object, or an SSE stream when `stream` is set."""
+    return {
+        "description": description,
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "text/event-stream": {"schema": {"type": "string"}},
+        },
+    }
+
+
 def _errors(*statuses: int, schema: str = "Error") -> dict[str, Any]:
     return {
         str(status): {"description": description, "content": {
@@ -182,9 +193,7 @@ def openapi_document() -> dict[str, Any]:
                     "schema": {"$ref": "#/components/schemas/ChatCompletionRequest"}
                 }}},
                 "responses": {
-                    "200": {"description": "A chat completion, or an SSE stream of chunks",
-                            "content": {"application/json": {"schema": {"type": "object"}},
-                                        "text/event-stream": {"schema": {"type": "string"}}}},
+                    "200": _json_or_stream("A chat completion, or an SSE stream of chunks"),
                     **_errors(400, 401, 403, 413, 415, 429, 500, 502, 503, 504),
                 },
             }},
@@ -198,9 +207,7 @@ def openapi_document() -> dict[str, Any]:
                     "schema": {"$ref": "#/components/schemas/MessagesRequest"}
                 }}},
                 "responses": {
-                    "200": {"description": "A message, or an SSE stream of Anthropic's events",
-                            "content": {"application/json": {"schema": {"type": "object"}},
-                                        "text/event-stream": {"schema": {"type": "string"}}}},
+                    "200": _json_or_stream("A message, or an SSE stream of Anthropic's events"),
                     **_errors(400, 401, 403, 413, 415, 429, 500, 502, 503, 504, 529,
                               schema="AnthropicError"),
                 },
